@@ -1,0 +1,199 @@
+"""Forecast samples: windows of past months and the levels to forecast.
+
+One sample is issued at month ``t`` (the last month whose level is known). Its
+input is a sequence over months ``t-W+1 .. t+H`` (``W`` the window, ``H`` the
+largest lead) with one row of features per month:
+
+``level``
+    the series standardized with its training mean and standard deviation,
+    0 where it is not observed (missing, or after ``t``);
+``observed``
+    1 where ``level`` holds an observation, else 0;
+forcings (e.g. ``precipitation``, ``discharge_211466``)
+    standardized with training statistics. In ``observed-forcing`` mode they are
+    known up to the target month; in ``operational`` mode they are 0 after ``t``;
+``month_sin``, ``month_cos``
+    the month of year.
+
+The target for lead ``h`` is the level at ``t+h``: as the change from the level
+at ``t`` (``target="change"``) or as the level itself (``target="level"``), both
+in units of the training standard deviation. A sample needs an observed level
+at ``t`` and complete forcings over its sequence; missing targets stay NaN and
+are masked out of losses and metrics. Nothing is filled here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MODES = ("observed-forcing", "operational")
+TARGETS = ("change", "level")
+
+
+def period(bounds: list[str] | tuple[str, str]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``["1990-01", "2010-12"]`` as first-of-month timestamps, both inclusive."""
+    return pd.Timestamp(bounds[0]), pd.Timestamp(bounds[1])
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Mean and standard deviation of a series over the training period."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def fit(cls, series: pd.Series, train: tuple[pd.Timestamp, pd.Timestamp]) -> "Scaler":
+        values = series.loc[train[0] : train[1]].dropna()
+        if len(values) < 2:
+            raise ValueError(f"series {series.name!r} has fewer than 2 values in the training period")
+        std = float(values.std())
+        return cls(float(values.mean()), std if std > 0 else 1.0)
+
+    def transform(self, values):
+        return (values - self.mean) / self.std
+
+
+@dataclass
+class Samples:
+    """Forecast samples of one series (a well or the basin signal).
+
+    Attributes
+    ----------
+    x : ndarray, shape (n, window + max(leads), n_features), float32
+    y : ndarray, shape (n, n_leads), float32
+        Scaled targets, NaN where the level is missing.
+    issue : DatetimeIndex, length n
+        The issue month ``t`` of each sample.
+    base : ndarray, shape (n,)
+        Level at ``t`` in original units (the persistence forecast).
+    leads, features, window, target, scaler
+        How the samples were made.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    issue: pd.DatetimeIndex
+    base: np.ndarray
+    leads: list[int]
+    features: list[str]
+    window: int
+    target: str
+    scaler: Scaler
+
+    def __len__(self) -> int:
+        return len(self.issue)
+
+    def target_months(self) -> np.ndarray:
+        """Target month of every sample and lead, shape (n, n_leads), datetime64."""
+        return np.stack([(self.issue + pd.DateOffset(months=h)).values for h in self.leads], axis=1)
+
+    def in_period(self, bounds) -> np.ndarray:
+        """Mask (n, n_leads): the target month lies in ``bounds`` (inclusive)."""
+        lo, hi = period(bounds)
+        months = self.target_months()
+        return (months >= lo.to_datetime64()) & (months <= hi.to_datetime64())
+
+    def within(self, bounds) -> np.ndarray:
+        """Rows (n,) whose whole sequence and all targets lie in ``bounds``.
+
+        Used for training rows, so that no input or target from a later period
+        reaches training.
+        """
+        lo, hi = period(bounds)
+        first = self.issue - pd.DateOffset(months=self.window - 1)
+        last = self.issue + pd.DateOffset(months=max(self.leads))
+        return np.asarray((first >= lo) & (last <= hi))
+
+    def to_level(self, scaled: np.ndarray) -> np.ndarray:
+        """Scaled forecasts (n, n_leads) back to levels in original units."""
+        scaled = np.asarray(scaled, dtype=float)
+        if self.target == "change":
+            return self.base[:, None] + scaled * self.scaler.std
+        return self.scaler.mean + scaled * self.scaler.std
+
+    def observed_level(self) -> np.ndarray:
+        """Observed levels at the target months (n, n_leads), NaN where missing."""
+        return self.to_level(self.y)
+
+
+def make_samples(
+    level: pd.Series,
+    forcings: pd.DataFrame,
+    *,
+    window: int,
+    leads: list[int],
+    mode: str,
+    target: str,
+    train: list[str] | tuple[str, str],
+) -> Samples:
+    """Build all forecast samples of one monthly series.
+
+    Parameters
+    ----------
+    level : Series
+        Monthly levels on a first-of-month index (NaN where missing).
+    forcings : DataFrame
+        Monthly forcings on the same index, one column per forcing.
+    window : int
+        Months of past inputs, including the issue month.
+    leads : list of int
+        Lead times in months (each >= 1).
+    mode : {"observed-forcing", "operational"}
+    target : {"change", "level"}
+    train : pair of "YYYY-MM"
+        Training period; scalers are fit on it only.
+    """
+    if mode not in MODES:
+        raise ValueError(f"forecast mode {mode!r} is unknown; use one of {MODES}")
+    if target not in TARGETS:
+        raise ValueError(f"forecast target {target!r} is unknown; use one of {TARGETS}")
+    if window < 1 or not leads or min(leads) < 1:
+        raise ValueError(f"window ({window}) and every lead ({leads}) must be at least 1")
+    if not level.index.equals(forcings.index):
+        raise ValueError("level and forcings must share one monthly index")
+    train_bounds = period(train)
+    horizon = max(leads)
+    scaler = Scaler.fit(level, train_bounds)
+    lev = scaler.transform(level.to_numpy(dtype=float))
+    obs = ~np.isnan(lev)
+    forcing_cols = []
+    for name in forcings.columns:
+        f = Scaler.fit(forcings[name], train_bounds).transform(forcings[name].to_numpy(dtype=float))
+        forcing_cols.append(f)
+    month = level.index.month.to_numpy()
+    season = [np.sin(2 * np.pi * month / 12), np.cos(2 * np.pi * month / 12)]
+    features = ["level", "observed", *forcings.columns, "month_sin", "month_cos"]
+    table = np.column_stack([np.where(obs, lev, 0.0), obs, *forcing_cols, *season])
+
+    n_months, seq = len(level), window + horizon
+    issues = np.arange(window - 1, n_months - horizon)
+    if len(issues) == 0:
+        raise ValueError(f"the series is shorter than window + lead ({seq} months)")
+    rows = issues[:, None] + np.arange(-window + 1, horizon + 1)[None, :]  # (n, seq)
+    x = table[rows].copy()
+    future = np.arange(seq) >= window
+    x[:, future, 0] = 0.0  # levels after the issue month are unknown
+    x[:, future, 1] = 0.0
+    if mode == "operational":
+        x[:, future, 2 : 2 + len(forcing_cols)] = 0.0
+    keep = obs[issues] & ~np.isnan(x).any(axis=(1, 2))
+    issues, x = issues[keep], x[keep]
+    targets = lev[issues[:, None] + np.asarray(leads)[None, :]]
+    base_scaled = lev[issues]
+    y = targets - base_scaled[:, None] if target == "change" else targets
+    base = level.to_numpy(dtype=float)[issues]
+    return Samples(
+        x=x.astype(np.float32),
+        y=y.astype(np.float32),
+        issue=level.index[issues],
+        base=base,
+        leads=list(leads),
+        features=features,
+        window=window,
+        target=target,
+        scaler=scaler,
+    )

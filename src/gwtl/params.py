@@ -1,0 +1,156 @@
+"""Read ``params.yaml`` and refuse impossible settings before any heavy work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+KNOWN = {
+    "data": {"source", "url", "timeout_s", "retries"},
+    "basin": {"name", "area", "wells", "rain_stations", "gauges"},
+    "prepare": {"start", "end", "min_coverage", "max_gap_months", "min_wells",
+                "max_rain_gap_days", "min_rain_stations"},
+    "split": {"train", "validation", "test"},
+    "forecast": {"leads", "mode", "forcings", "target"},
+    "train": {"max_epochs", "patience", "threads"},
+    "pretrain": {"trials", "seed", "search"},
+    "finetune": {"trainable", "lr", "seeds"},
+    "it_lstm": {"trials", "seeds"},
+    "baselines": {"trials", "arx_lags"},
+    "evaluate": {"splits"},
+}
+SEARCH_KEYS = {"window", "hidden", "layers", "dropout", "lr", "batch"}
+
+
+class ParamsError(ValueError):
+    """A setting in params.yaml that cannot work; the message names it."""
+
+
+def _fail(key: str, message: str) -> None:
+    raise ParamsError(f"params.yaml: {key}: {message}")
+
+
+def _month(key: str, value) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(str(value))
+    except ValueError:
+        _fail(key, f"{value!r} is not a month like '1990-01'")
+
+
+def validate(params: dict) -> dict:
+    """Check ``params`` and return it unchanged, or raise :class:`ParamsError`."""
+    for section, keys in params.items():
+        if section not in KNOWN:
+            _fail(section, f"unknown section; known sections are {sorted(KNOWN)}")
+        if not isinstance(keys, dict):
+            _fail(section, "must be a mapping of keys")
+        for key in keys:
+            if key not in KNOWN[section]:
+                _fail(f"{section}.{key}", f"unknown key; known keys are {sorted(KNOWN[section])}")
+    for section, keys in KNOWN.items():
+        for key in keys:
+            if key not in params.get(section, {}):
+                _fail(f"{section}.{key}", "missing")
+
+    basin = params["basin"]
+    for key in ("wells", "rain_stations", "gauges"):
+        ids = basin[key]
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
+            _fail(f"basin.{key}", f"must be a non-empty list of HZB numbers, got {ids!r}")
+        if len(set(ids)) != len(ids):
+            _fail(f"basin.{key}", "lists an id twice")
+
+    prep = params["prepare"]
+    start, end = _month("prepare.start", prep["start"]), _month("prepare.end", prep["end"])
+    if start >= end:
+        _fail("prepare", f"start {prep['start']} is not before end {prep['end']}")
+    if not 0 < prep["min_coverage"] <= 1:
+        _fail("prepare.min_coverage", "must lie in (0, 1]")
+    for key in ("max_gap_months", "max_rain_gap_days"):
+        if not isinstance(prep[key], int) or prep[key] < 0:
+            _fail(f"prepare.{key}", "must be a whole number >= 0")
+    for key in ("min_wells", "min_rain_stations"):
+        if not isinstance(prep[key], int) or prep[key] < 1:
+            _fail(f"prepare.{key}", "must be a whole number >= 1")
+
+    bounds = {}
+    for name in ("train", "validation", "test"):
+        pair = params["split"][name]
+        if not isinstance(pair, list) or len(pair) != 2:
+            _fail(f"split.{name}", "must be [first month, last month]")
+        lo, hi = _month(f"split.{name}", pair[0]), _month(f"split.{name}", pair[1])
+        if lo > hi:
+            _fail(f"split.{name}", f"starts after it ends ({pair[0]} > {pair[1]})")
+        if lo < start or hi > end:
+            _fail(f"split.{name}", f"{pair} lies outside prepare.start..end ({prep['start']}..{prep['end']})")
+        bounds[name] = (lo, hi)
+    if not bounds["train"][1] < bounds["validation"][0] or not bounds["validation"][1] < bounds["test"][0]:
+        _fail("split", "periods must be in order train < validation < test and must not overlap")
+
+    fc = params["forecast"]
+    leads = fc["leads"]
+    if not isinstance(leads, list) or not leads or not all(isinstance(h, int) and h >= 1 for h in leads):
+        _fail("forecast.leads", f"must be a list of whole months >= 1, got {leads!r}")
+    if sorted(set(leads)) != leads:
+        _fail("forecast.leads", "must be increasing without repeats")
+    if fc["mode"] not in ("observed-forcing", "operational"):
+        _fail("forecast.mode", f"{fc['mode']!r}: use observed-forcing or operational")
+    if fc["target"] not in ("change", "level"):
+        _fail("forecast.target", f"{fc['target']!r}: use change or level")
+    allowed = {"precipitation", *(f"discharge_{g}" for g in basin["gauges"])}
+    for name in fc["forcings"]:
+        if name not in allowed:
+            _fail("forecast.forcings", f"{name!r} is not prepared; choose from {sorted(allowed)}")
+
+    search = params["pretrain"]["search"]
+    if set(search) != SEARCH_KEYS:
+        _fail("pretrain.search", f"must have exactly the keys {sorted(SEARCH_KEYS)}")
+    train_months = (bounds["train"][1].year - bounds["train"][0].year) * 12 + bounds["train"][1].month - bounds["train"][0].month + 1
+    longest = max(search["window"]) + max(leads)
+    if longest > train_months // 2:
+        _fail("pretrain.search.window", f"window + lead ({longest} months) is too long for "
+              f"a training period of {train_months} months; use windows under {train_months // 2 - max(leads)}")
+    for key in ("window", "hidden", "layers", "batch"):
+        if not search[key] or not all(isinstance(v, int) and v >= 1 for v in search[key]):
+            _fail(f"pretrain.search.{key}", "must be a list of whole numbers >= 1")
+    for key in ("dropout", "lr"):
+        if len(search[key]) != 2 or search[key][0] > search[key][1]:
+            _fail(f"pretrain.search.{key}", "must be a range [low, high]")
+    if not 0 <= search["dropout"][0] and search["dropout"][1] < 1:
+        _fail("pretrain.search.dropout", "must lie in [0, 1)")
+    if search["lr"][0] <= 0:
+        _fail("pretrain.search.lr", "must be positive")
+
+    trainable = params["finetune"]["trainable"]
+    parts = {"lstm", "head"}
+    if not isinstance(trainable, list) or not trainable:
+        _fail("finetune.trainable", "is empty: name at least one model part to train, e.g. [head]")
+    for part in trainable:
+        if part not in parts:
+            _fail("finetune.trainable", f"{part!r} is not a model part; parts are {sorted(parts)}")
+    for section, key in (("pretrain", "trials"), ("it_lstm", "trials"), ("baselines", "trials"),
+                         ("finetune", "seeds"), ("it_lstm", "seeds"), ("train", "max_epochs"),
+                         ("train", "patience"), ("train", "threads"), ("baselines", "arx_lags")):
+        value = params[section][key]
+        if not isinstance(value, int) or value < 1:
+            _fail(f"{section}.{key}", f"must be a whole number >= 1, got {value!r}")
+    if params["finetune"]["lr"] <= 0:
+        _fail("finetune.lr", "must be positive")
+    for split in params["evaluate"]["splits"]:
+        if split not in ("train", "validation", "test"):
+            _fail("evaluate.splits", f"{split!r}: use train, validation or test")
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    """Read and validate ``params.yaml``."""
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found; run from the project root")
+    with open(path) as fh:
+        params = yaml.safe_load(fh)
+    if not isinstance(params, dict):
+        raise ParamsError(f"{path}: not a YAML mapping")
+    return validate(params)
