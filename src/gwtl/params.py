@@ -8,10 +8,10 @@ import pandas as pd
 import yaml
 
 KNOWN = {
-    "data": {"source", "url", "timeout_s", "retries"},
+    "data": {"source", "url", "catalog_url", "timeout_s", "retries"},
     "basin": {"name", "area", "wells", "rain_stations", "gauges"},
     "prepare": {"start", "end", "min_coverage", "max_gap_months", "min_wells",
-                "max_rain_gap_days", "min_rain_stations"},
+                "max_missing_days", "min_rain_stations"},
     "split": {"train", "validation", "test"},
     "forecast": {"leads", "mode", "forcings", "target"},
     "train": {"max_epochs", "patience", "threads"},
@@ -68,7 +68,7 @@ def validate(params: dict) -> dict:
         _fail("prepare", f"start {prep['start']} is not before end {prep['end']}")
     if not 0 < prep["min_coverage"] <= 1:
         _fail("prepare.min_coverage", "must lie in (0, 1]")
-    for key in ("max_gap_months", "max_rain_gap_days"):
+    for key in ("max_gap_months", "max_missing_days"):
         if not isinstance(prep[key], int) or prep[key] < 0:
             _fail(f"prepare.{key}", "must be a whole number >= 0")
     for key in ("min_wells", "min_rain_stations"):
