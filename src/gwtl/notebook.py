@@ -54,6 +54,7 @@ def run_notebook(source: Path, output: Path, parameters: dict, log_output: bool 
             progress_bar=False,
             cwd=os.getcwd(),
             kernel_name="python3",
+            language="python",
         )
     except BaseException:
         # Keep the failed notebook for reading, under a name no stage declares.
