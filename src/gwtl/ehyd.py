@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -55,12 +56,16 @@ def _dms(text: str) -> float:
     return d + m / 60 + s / 3600
 
 
-def bessel_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
-    """Convert MGI (Bessel 1841) geographic degrees to WGS84 degrees."""
+@lru_cache(maxsize=1)
+def _bessel_transformer():
     from pyproj import Transformer
 
-    t = Transformer.from_crs("EPSG:4312", "EPSG:4326", always_xy=True)
-    x, y = t.transform(lon, lat)
+    return Transformer.from_crs("EPSG:4312", "EPSG:4326", always_xy=True)
+
+
+def bessel_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
+    """Convert MGI (Bessel 1841) geographic degrees to WGS84 degrees."""
+    x, y = _bessel_transformer().transform(lon, lat)
     return round(float(x), 6), round(float(y), 6)
 
 

@@ -1,0 +1,406 @@
+"""The ``fetch`` stage: obtain raw eHYD files into ``data/raw``.
+
+``data/raw`` gets the layout of the offline mirror::
+
+    catalog/messstellen_{gw,nlv,owf}.csv
+    gw/Grundwasserstand-Monatsmittel-<id>.csv   every well of basin.area
+    nlv/N-Tagessummen-<id>.csv                  basin.rain_stations
+    owf/Q-Tagesmittel-<id>.csv                  basin.gauges
+    fetch.json                                  what was fetched, from where, what was missing
+
+Files come from a mirror folder (a copy of eHYD files) or from eHYD over HTTP.
+eHYD serves the products of a station as ``...?id=<id>&file=2``, ``file=3``, ...;
+the product behind a number varies by station, so the downloader reads each
+response's ``Content-Disposition`` file name and stops at the first response
+without one. Everything is built in a temporary sibling folder and swapped in
+at the end, so a failed fetch leaves the previous ``data/raw`` as it was.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from gwtl.catalog import KIND_NAMES, CatalogError, area_wells, catalog_path, read_catalog
+from gwtl.ehyd import EhydFormatError, read_ehyd
+
+PRODUCTS = {"gw": "Grundwasserstand-Monatsmittel", "nlv": "N-Tagessummen", "owf": "Q-Tagesmittel"}
+PARAM_KEYS = {"gw": "basin.wells", "nlv": "basin.rain_stations", "owf": "basin.gauges"}
+MIRROR_ENV = "GWTL_EHYD_MIRROR"
+DEFAULT_MIRROR = Path("..") / "shared" / "data" / "ehyd"
+BACKOFF_S = 0.5      # wait before retry k is BACKOFF_S * 2**(k-1)
+MAX_FILE_NUMBER = 40  # never ask a station for more products than this
+CHUNK = 1 << 16
+
+
+class FetchError(RuntimeError):
+    """Raw data that cannot be fetched; the message names the station/file and the fix."""
+
+
+class _Unavailable(Exception):
+    """The source has no file of the wanted product for a station (the reason is the message)."""
+
+
+class _Truncated(Exception):
+    """A download ended before its Content-Length."""
+
+
+def data_filename(kind: str, hzb: int) -> str:
+    """File name of the product of ``kind`` used by gwtl, e.g. ``N-Tagessummen-112300.csv``."""
+    return f"{PRODUCTS[kind]}-{hzb}.csv"
+
+
+def resolve_source(setting: str) -> tuple[str, Path | None]:
+    """Turn ``data.source`` into ``("mirror", folder)`` or ``("download", None)``.
+
+    ``"auto"`` uses the folder named by the environment variable
+    ``GWTL_EHYD_MIRROR`` if it is set, else ``../shared/data/ehyd`` (relative to
+    the current directory) if it exists, else downloads. Any other value than
+    ``"auto"`` or ``"download"`` is a mirror folder.
+    """
+    if not isinstance(setting, str) or not setting:
+        raise FetchError(f"params.yaml: data.source: {setting!r}; use auto, download or a mirror folder.")
+    if setting == "download":
+        return "download", None
+    if setting == "auto":
+        env = os.environ.get(MIRROR_ENV, "")
+        if env:
+            if not Path(env).is_dir():
+                raise FetchError(f"environment variable {MIRROR_ENV}={env!r} names no folder; "
+                                 "point it to an eHYD mirror or unset it.")
+            return "mirror", Path(env)
+        if DEFAULT_MIRROR.is_dir():
+            return "mirror", DEFAULT_MIRROR
+        return "download", None
+    folder = Path(setting).expanduser()
+    if not folder.is_dir():
+        raise FetchError(f"params.yaml: data.source: mirror folder {setting!r} not found; "
+                         "use auto, download or the path of an eHYD mirror folder.")
+    return "mirror", folder
+
+
+class _Mirror:
+    """Files copied from an offline mirror with the layout of ``data/raw``."""
+
+    mode = "mirror"
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.location = str(root)
+
+    def path(self, kind: str, hzb: int) -> Path:
+        return self.root / kind / data_filename(kind, hzb)
+
+    def catalog(self, kind: str, target: Path) -> str:
+        source = catalog_path(self.root, kind)
+        if not source.is_file():
+            raise FetchError(f"mirror {self.root} has no {source.relative_to(self.root)}; "
+                             "is data.source an eHYD mirror folder?")
+        _copy(source, target)
+        return str(source)
+
+    def get(self, kind: str, hzb: int, target: Path) -> str:
+        source = self.path(kind, hzb)
+        if not source.is_file():
+            raise _Unavailable(f"no {source.name} in the mirror {self.root}")
+        _copy(source, target)
+        return str(source)
+
+
+def _copy(source: Path, target: Path) -> None:
+    part = target.with_name(target.name + ".part")
+    try:
+        shutil.copyfile(source, part)
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+class _Http:
+    """Files downloaded from eHYD (or any server that answers the same way)."""
+
+    mode = "download"
+
+    def __init__(self, data: dict):
+        self.url = data["url"]
+        self.catalog_url = data["catalog_url"]
+        self.timeout = float(data["timeout_s"])
+        self.retries = int(data["retries"])
+        self.location = self.url
+
+    def _request(self, url: str, action):
+        """Open ``url`` and return ``action(response)``; retry network failures."""
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(BACKOFF_S * 2 ** (attempt - 1))
+            try:
+                with urllib.request.urlopen(url, timeout=self.timeout) as response:
+                    return action(response)
+            except urllib.error.HTTPError as err:
+                if err.code < 500 and err.code != 429:
+                    raise FetchError(f"{url}: HTTP {err.code} {err.reason}; check data.url and "
+                                     "data.catalog_url in params.yaml.") from None
+                last = err
+            except (_Truncated, http.client.HTTPException, OSError) as err:
+                last = err
+        raise FetchError(f"{url}: failed {self.retries + 1} times, last with: {last or 'no answer'}; "
+                         "check the network, raise data.timeout_s/data.retries, or use a mirror "
+                         "(data.source).")
+
+    def _save(self, response, target: Path) -> None:
+        """Stream the body to ``target`` via a temporary file; never leave a partial file."""
+        expected = response.headers.get("Content-Length")
+        part = target.with_name(target.name + ".part")
+        try:
+            size = 0
+            with open(part, "wb") as fh:
+                while chunk := response.read(CHUNK):
+                    fh.write(chunk)
+                    size += len(chunk)
+            if expected is not None and size != int(expected):
+                raise _Truncated(f"got {size} of {expected} bytes")
+            os.replace(part, target)
+        finally:
+            part.unlink(missing_ok=True)
+
+    def catalog(self, kind: str, target: Path) -> str:
+        url = self.catalog_url.format(kind=kind)
+        download = target.with_name(target.name + ".download")
+        try:
+            self._request(url, lambda response: self._save(response, download))
+            if zipfile.is_zipfile(download):  # eHYD serves a bundle that holds the catalog
+                with zipfile.ZipFile(download) as bundle:
+                    names = [n for n in bundle.namelist() if Path(n).name == target.name]
+                    if not names:
+                        raise FetchError(f"{url}: the ZIP file holds no {target.name}; "
+                                         "check data.catalog_url in params.yaml.")
+                    part = target.with_name(target.name + ".part")
+                    with bundle.open(names[0]) as src, open(part, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    os.replace(part, target)
+            else:
+                os.replace(download, target)
+        finally:
+            download.unlink(missing_ok=True)
+        return url
+
+    def get(self, kind: str, hzb: int, target: Path) -> str:
+        prefix = PRODUCTS[kind] + "-"
+
+        def product(response) -> str | None:
+            name = response.headers.get_filename()
+            if name and name.startswith(prefix):
+                self._save(response, target)
+            return name
+
+        offered = []
+        for n in range(2, MAX_FILE_NUMBER + 1):
+            url = self.url.format(kind=kind, hzb=hzb, n=n)
+            name = self._request(url, product)
+            if not name:
+                break
+            if name.startswith(prefix):
+                return url
+            offered.append(name)
+        if not offered:
+            raise _Unavailable(f"eHYD does not know this station: "
+                               f"{self.url.format(kind=kind, hzb=hzb, n=2)} names no file")
+        raise _Unavailable(f"eHYD offers no {PRODUCTS[kind]} file for it, only {', '.join(offered)}")
+
+
+def _check_listed(catalogs: dict[str, pd.DataFrame], basin: dict) -> None:
+    """Refuse listed ids that the catalogs do not know, and listed wells of another area."""
+    ids = {"gw": basin["wells"], "nlv": basin["rain_stations"], "owf": basin["gauges"]}
+    problems = []
+    for kind, listed in ids.items():
+        unknown = sorted(set(listed) - set(catalogs[kind]["hzb"]))
+        if unknown:
+            problems.append(f"{PARAM_KEYS[kind]}: {KIND_NAMES[kind]} station(s) {unknown} are not in the "
+                            f"eHYD catalog messstellen_{kind}.csv; check {PARAM_KEYS[kind]} in params.yaml.")
+    gw = catalogs["gw"].set_index("hzb")
+    area = int(basin["area"])
+    elsewhere = [f"{h} (area {gw.at[h, 'area_name']})" for h in basin["wells"]
+                 if h in gw.index and gw.at[h, "area"] != area]
+    if elsewhere:
+        problems.append(f"basin.wells: well(s) {', '.join(elsewhere)} lie outside basin.area {area}; "
+                        "remove them from basin.wells or change basin.area in params.yaml.")
+    if area_wells(catalogs["gw"], area).empty:
+        problems.append(f"basin.area: no well of the eHYD groundwater catalog lies in area {area}; "
+                        "check basin.area in params.yaml (the catalog's gwgeb03 column).")
+    if problems:
+        raise FetchError("\n".join(problems))
+
+
+def _check_mirror(mirror: _Mirror, plan: list[tuple[str, int, bool]]) -> None:
+    """Refuse listed ids whose file the mirror lacks, before copying anything."""
+    problems = []
+    for kind in PRODUCTS:
+        lacking = [h for k, h, listed in plan if k == kind and listed and not mirror.path(k, h).is_file()]
+        if lacking:
+            problems.append(f"{PARAM_KEYS[kind]}: the mirror {mirror.root} has no {PRODUCTS[kind]} file for "
+                            f"{KIND_NAMES[kind]} station(s) {lacking}; remove them from {PARAM_KEYS[kind]} "
+                            "in params.yaml or set data.source: download.")
+    if problems:
+        raise FetchError("\n".join(problems))
+
+
+def _validated(path: Path, kind: str, hzb: int, origin: str) -> dict:
+    """Parse a fetched file with :func:`read_ehyd` and describe it."""
+    try:
+        series = read_ehyd(path)
+    except EhydFormatError as err:
+        raise FetchError(f"{KIND_NAMES[kind]} station {hzb}: the file from {origin} is corrupt: {err}") from None
+    if series.meta["hzb"] != hzb:
+        raise FetchError(f"{origin}: holds station {series.meta['hzb']}, not {hzb}; "
+                         "the source is mislabelled, fetch from another source.")
+    values = series.values.dropna()
+    return {
+        "values": int(values.size),
+        "first": values.index.min().strftime("%Y-%m-%d") if values.size else None,
+        "last": values.index.max().strftime("%Y-%m-%d") if values.size else None,
+    }
+
+
+def _fetch_into(build: Path, source, basin: dict) -> dict:
+    catalogs, catalog_origin = {}, {}
+    (build / "catalog").mkdir()
+    for kind in PRODUCTS:
+        target = catalog_path(build, kind)
+        catalog_origin[kind] = source.catalog(kind, target)
+        try:
+            catalogs[kind] = read_catalog(target, kind)
+        except CatalogError as err:
+            raise FetchError(f"catalog {kind} from {catalog_origin[kind]}: {err}") from None
+    _check_listed(catalogs, basin)
+
+    area = int(basin["area"])
+    in_area = area_wells(catalogs["gw"], area)
+    listed = set(basin["wells"])
+    plan = ([("gw", h, True) for h in basin["wells"]]
+            + [("nlv", h, True) for h in basin["rain_stations"]]
+            + [("owf", h, True) for h in basin["gauges"]]
+            + [("gw", int(h), False) for h in in_area["hzb"] if h not in listed])
+    if isinstance(source, _Mirror):
+        _check_mirror(source, plan)
+
+    names = {kind: cat.set_index("hzb")["name"] for kind, cat in catalogs.items()}
+    files, missing = [], []
+    for kind in PRODUCTS:
+        (build / kind).mkdir()
+    for kind, hzb, is_listed in plan:
+        target = build / kind / data_filename(kind, hzb)
+        entry = {"kind": kind, "hzb": hzb, "name": str(names[kind][hzb]), "listed": is_listed}
+        try:
+            origin = source.get(kind, hzb, target)
+        except _Unavailable as why:
+            if is_listed:
+                raise FetchError(f"{PARAM_KEYS[kind]}: {KIND_NAMES[kind]} station {hzb}: {why}; "
+                                 f"check {PARAM_KEYS[kind]} in params.yaml.") from None
+            missing.append({**entry, "reason": str(why)})
+            continue
+        files.append({**entry, "file": f"{kind}/{target.name}", "origin": origin,
+                      **_validated(target, kind, hzb, origin)})
+    counts = {kind: sum(f["kind"] == kind for f in files) for kind in PRODUCTS}
+    return {
+        "source": source.mode,
+        "location": source.location,
+        "area": area,
+        "area_name": str(in_area["area_name"].iloc[0]),
+        "catalogs": catalog_origin,
+        "counts": {**counts, "missing": len(missing)},
+        "files": files,
+        "missing": missing,
+    }
+
+
+def _swap_in(build: Path, dest: Path) -> None:
+    """Replace ``dest`` by ``build`` with renames; on failure ``dest`` stays as it was."""
+    old = None
+    if dest.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+        old.rmdir()
+        os.replace(dest, old)
+    try:
+        os.replace(build, dest)
+    except BaseException:
+        if old is not None:
+            os.replace(old, dest)
+        raise
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None) -> dict:
+    """Fetch the raw eHYD files of the basin into ``dest``.
+
+    Parameters
+    ----------
+    params : dict
+        Parameters as from :func:`gwtl.params.load_params`; uses ``data`` and ``basin``.
+    dest : str or Path
+        Folder to (re)create, laid out like the eHYD mirror.
+    source : str, optional
+        Overrides ``params["data"]["source"]``: ``"auto"``, ``"download"`` or a mirror folder.
+
+    Returns
+    -------
+    dict
+        The content of ``dest/fetch.json`` plus ``dest``: ``source`` ("mirror" or
+        "download"), ``location`` (mirror folder or URL pattern), ``area``,
+        ``area_name``, ``catalogs`` (kind -> origin), ``counts`` (files per kind and
+        missing), ``files`` (kind, hzb, name, listed, file, origin, values, first,
+        last) and ``missing`` (unlisted area wells without a monthly file: kind,
+        hzb, name, listed, reason).
+
+    Raises
+    ------
+    FetchError
+        For listed ids that the catalogs or the source do not know, listed wells of
+        another area, corrupt files and failed downloads. ``dest`` is then unchanged.
+    """
+    data, basin = params["data"], params["basin"]
+    mode, mirror = resolve_source(data["source"] if source is None else source)
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise FetchError(f"{dest} exists and is not a folder; move it away and fetch again.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{dest.name}.fetch-", dir=dest.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(build, 0o777 & ~umask)  # mkdtemp makes it private; data/raw is an ordinary folder
+    try:
+        summary = _fetch_into(build, _Mirror(mirror) if mode == "mirror" else _Http(data), basin)
+        (build / "fetch.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
+        _swap_in(build, dest)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return {**summary, "dest": str(dest)}
+
+
+def summary_table(summary: dict) -> pd.DataFrame:
+    """Counts per kind of what :func:`fetch` obtained and from where.
+
+    Columns: ``kind``, ``product``, ``source``, ``listed`` (listed ids fetched),
+    ``unlisted`` (other area wells fetched), ``missing``, ``location``.
+    """
+    files = pd.DataFrame(summary["files"], columns=["kind", "listed"]).astype({"listed": bool})
+    missing = pd.DataFrame(summary["missing"], columns=["kind"])
+    rows = []
+    for kind, product in PRODUCTS.items():
+        mine = files[files["kind"] == kind]
+        rows.append({"kind": kind, "product": product, "source": summary["source"],
+                     "listed": int(mine["listed"].sum()), "unlisted": int((~mine["listed"]).sum()),
+                     "missing": int((missing["kind"] == kind).sum()), "location": summary["location"]})
+    return pd.DataFrame(rows)

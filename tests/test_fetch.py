@@ -1,0 +1,205 @@
+"""fetch: from a mirror folder and over HTTP from a local server that answers like eHYD."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import gwtl.fetch as fetch_module
+from ehyd_server import EhydServer, fetch_params
+from gwtl.fetch import FetchError, fetch, resolve_source, summary_table
+
+EXPECTED = {
+    "catalog/messstellen_gw.csv", "catalog/messstellen_nlv.csv", "catalog/messstellen_owf.csv",
+    "gw/Grundwasserstand-Monatsmittel-336545.csv", "gw/Grundwasserstand-Monatsmittel-310854.csv",
+    "nlv/N-Tagessummen-112300.csv", "owf/Q-Tagesmittel-211466.csv", "fetch.json",
+}
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    monkeypatch.setattr(fetch_module, "BACKOFF_S", 0.01)
+
+
+def files_in(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def assert_same_as_mirror(dest: Path, mirror: Path) -> None:
+    for name in EXPECTED - {"fetch.json"}:
+        assert (dest / name).read_bytes() == (mirror / name).read_bytes(), name
+
+
+@pytest.fixture
+def previous(tmp_path) -> Path:
+    """A data/raw from an earlier fetch, which a failed fetch must leave alone."""
+    dest = tmp_path / "data" / "raw"
+    (dest / "gw").mkdir(parents=True)
+    (dest / "gw" / "old.csv").write_text("earlier fetch")
+    return dest
+
+
+def assert_untouched(previous: Path) -> None:
+    assert files_in(previous) == {"gw/old.csv"}
+    assert (previous / "gw" / "old.csv").read_text() == "earlier fetch"
+    assert [p.name for p in previous.parent.iterdir()] == ["raw"]  # no temporary folders left
+
+
+# -- mirror ------------------------------------------------------------------
+
+def test_fetch_from_mirror(ehyd_mirror, tmp_path):
+    dest = tmp_path / "data" / "raw"
+    summary = fetch(fetch_params(), dest, source=str(ehyd_mirror))
+    assert files_in(dest) == EXPECTED
+    assert_same_as_mirror(dest, ehyd_mirror)
+    assert summary["source"] == "mirror" and summary["location"] == str(ehyd_mirror)
+    assert summary["counts"] == {"gw": 2, "nlv": 1, "owf": 1, "missing": 1}
+    assert summary["area_name"] == "390 Leibnitzer Feld"
+    (missing,) = summary["missing"]
+    assert (missing["kind"], missing["hzb"], missing["listed"]) == ("gw", 325415, False)
+    assert "no Grundwasserstand-Monatsmittel-325415.csv in the mirror" in missing["reason"]
+    well = next(f for f in summary["files"] if f["hzb"] == 336545)
+    assert well["origin"] == str(ehyd_mirror / "gw" / "Grundwasserstand-Monatsmittel-336545.csv")
+    assert (well["values"], well["first"], well["last"]) == (47, "2011-05-01", "2021-12-01")
+    on_disk = json.loads((dest / "fetch.json").read_text(encoding="utf-8"))
+    assert on_disk == {k: v for k, v in summary.items() if k != "dest"}
+    table = summary_table(summary).set_index("kind")
+    assert table.loc["gw", ["listed", "unlisted", "missing"]].tolist() == [2, 0, 1]
+    assert table.loc["owf", "listed"] == 1
+
+
+def test_fetch_replaces_previous_data(ehyd_mirror, previous):
+    fetch(fetch_params(), previous, source=str(ehyd_mirror))
+    assert files_in(previous) == EXPECTED
+    assert [p.name for p in previous.parent.iterdir()] == ["raw"]
+
+
+def test_auto_source(ehyd_mirror, tmp_path, monkeypatch):
+    project = tmp_path / "work" / "project"
+    project.mkdir(parents=True)
+    monkeypatch.chdir(project)
+    monkeypatch.delenv(fetch_module.MIRROR_ENV, raising=False)
+    assert resolve_source("auto") == ("download", None)
+    shared = tmp_path / "work" / "shared" / "data"
+    shared.mkdir(parents=True)
+    ehyd_mirror.rename(shared / "ehyd")
+    assert resolve_source("auto") == ("mirror", Path("../shared/data/ehyd"))
+    monkeypatch.setenv(fetch_module.MIRROR_ENV, str(tmp_path / "elsewhere"))
+    with pytest.raises(FetchError, match="GWTL_EHYD_MIRROR"):
+        resolve_source("auto")
+    monkeypatch.setenv(fetch_module.MIRROR_ENV, str(shared / "ehyd"))
+    assert resolve_source("auto") == ("mirror", shared / "ehyd")
+    summary = fetch(fetch_params(source="auto"))
+    assert (summary["source"], summary["location"]) == ("mirror", str(shared / "ehyd"))
+    assert files_in(project / "data" / "raw") == EXPECTED
+
+
+def test_missing_mirror_folder(tmp_path):
+    with pytest.raises(FetchError, match="data.source: mirror folder .*nowhere.* not found"):
+        fetch(fetch_params(), tmp_path / "raw", source=str(tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("key, ids, message", [
+    ("wells", [336545, 999999], r"basin.wells: groundwater station\(s\) \[999999\] are not in the eHYD catalog"),
+    ("wells", [336545, 325324], r"325324 \(area 380 Grazer Feld\) lie outside basin.area 390"),
+    ("rain_stations", [112300, 123456], r"basin.rain_stations: precipitation station\(s\) \[123456\]"),
+    ("gauges", [211441], r"basin.gauges: the mirror .* has no Q-Tagesmittel file .* \[211441\]"),
+    ("wells", [336545, 325415], r"basin.wells: the mirror .* \[325415\]; remove them from basin.wells"),
+])
+def test_bad_listed_ids_fail_before_copying(ehyd_mirror, previous, key, ids, message):
+    params = fetch_params()
+    params["basin"][key] = ids
+    with pytest.raises(FetchError, match=message) as err:
+        fetch(params, previous, source=str(ehyd_mirror))
+    assert "params.yaml" in str(err.value)
+    assert_untouched(previous)
+
+
+def test_unknown_area(ehyd_mirror, previous):
+    params = fetch_params()
+    params["basin"]["area"] = 391
+    with pytest.raises(FetchError, match="no well of the eHYD groundwater catalog lies in area 391"):
+        fetch(params, previous, source=str(ehyd_mirror))
+    assert_untouched(previous)
+
+
+def test_corrupt_mirror_file(ehyd_mirror, previous):
+    path = ehyd_mirror / "nlv" / "N-Tagessummen-112300.csv"
+    raw = path.read_bytes()
+    assert raw.count(b";     6,4\n") == 1
+    path.write_bytes(raw.replace(b";     6,4\n", b";     x\n"))
+    with pytest.raises(FetchError, match=r"precipitation station 112300: the file from .*N-Tagessummen-112300.csv "
+                                         r"is corrupt: .*line \d+: value 'x'"):
+        fetch(fetch_params(), previous, source=str(ehyd_mirror))
+    assert_untouched(previous)
+
+
+def test_mislabelled_file(ehyd_mirror, tmp_path):
+    monthly = ehyd_mirror / "gw" / "Grundwasserstand-Monatsmittel-{}.csv"
+    Path(str(monthly).format(310854)).write_bytes(Path(str(monthly).format(336545)).read_bytes())
+    with pytest.raises(FetchError, match="holds station 336545, not 310854"):
+        fetch(fetch_params(), tmp_path / "raw", source=str(ehyd_mirror))
+
+
+# -- download ------------------------------------------------------------------
+
+def test_download(ehyd_server, ehyd_mirror, tmp_path):
+    dest = tmp_path / "data" / "raw"
+    summary = fetch(fetch_params(ehyd_server), dest)
+    assert files_in(dest) == EXPECTED
+    assert_same_as_mirror(dest, ehyd_mirror)
+    assert summary["source"] == "download"
+    assert summary["counts"] == {"gw": 2, "nlv": 1, "owf": 1, "missing": 1}
+    well = next(f for f in summary["files"] if f["hzb"] == 336545)
+    assert well["origin"].endswith("/gw?id=336545&file=3")  # file=2 is another product
+    (missing,) = summary["missing"]
+    assert missing["hzb"] == 325415 and "eHYD does not know this station" in missing["reason"]
+    assert summary["catalogs"]["gw"] == ehyd_server.catalog_url.format(kind="gw")
+    assert ehyd_server.hits("id=336545&file=4") == 0  # stops once the product is found
+
+
+def test_download_plain_catalog(ehyd_mirror, tmp_path):
+    server = EhydServer(ehyd_mirror, catalog_zip=False).start()
+    try:
+        fetch(fetch_params(server), tmp_path / "raw")
+    finally:
+        server.stop()
+    assert_same_as_mirror(tmp_path / "raw", ehyd_mirror)
+
+
+def test_unknown_station(ehyd_server, previous):
+    params = fetch_params(ehyd_server)
+    params["basin"]["gauges"] = [211441]  # in the catalog, but the server has no file for it
+    with pytest.raises(FetchError, match=r"basin.gauges: surface-water station 211441: eHYD does not know "
+                                         r"this station: .*owf\?id=211441&file=2 names no file"):
+        fetch(params, previous)
+    assert_untouched(previous)
+
+
+def test_station_without_the_product(ehyd_server, ehyd_mirror, previous):
+    (ehyd_mirror / "nlv" / "N-Tagessummen-112300.csv").rename(ehyd_mirror / "nlv" / "N-Monatssummen-112300.csv")
+    with pytest.raises(FetchError, match="112300: eHYD offers no N-Tagessummen file for it, only "
+                                         "N-Monatssummen-112300.csv"):
+        fetch(fetch_params(ehyd_server), previous)
+    assert_untouched(previous)
+
+
+def test_dropped_connection_is_retried(ehyd_server, ehyd_mirror, tmp_path):
+    ehyd_server.fail("N-Tagessummen-112300.csv", "drop", times=2)
+    fetch(fetch_params(ehyd_server, retries=2), tmp_path / "raw")
+    assert ehyd_server.hits("id=112300&file=2") == 3
+    assert_same_as_mirror(tmp_path / "raw", ehyd_mirror)
+
+
+@pytest.mark.parametrize("mode, name", [("drop", "Q-Tagesmittel-211466.csv"),
+                                        ("hang", "Q-Tagesmittel-211466.csv"),
+                                        ("drop", "messstellen_nlv.csv")])
+def test_failing_download_leaves_nothing_half_written(ehyd_server, previous, mode, name):
+    ehyd_server.fail(name, mode)
+    with pytest.raises(FetchError, match=r"failed 3 times, last with: .*check the network") as err:
+        fetch(fetch_params(ehyd_server, retries=2, timeout_s=0.3), previous)
+    assert "127.0.0.1" in str(err.value)
+    assert ehyd_server.hits("owf?id=211466&file=2" if name.startswith("Q") else "cat=nlv") == 3
+    assert_untouched(previous)
