@@ -1,0 +1,161 @@
+"""Benchmark the whole pipeline on this machine, in a temporary copy of the project.
+
+Measures, in one run:
+
+* the full ``dvc repro`` on the default params (wall seconds, and per stage from the
+  time between "Running stage" lines of DVC's output);
+* each per-well stage's compute (``cost.json`` of finetune and IT-LSTM) against its
+  wall time, i.e. the notebook start-up overhead per stage;
+* pretraining cost and TL against IT development cost per well (CPU seconds) and
+  their ratio;
+* a ``dvc repro`` that has nothing to do.
+
+Usage::
+
+    python benchmarks/bench_pipeline.py --out reports/benchmark.json [--keep DIR]
+
+The raw data come from the same place as in the project (GWTL_EHYD_MIRROR, else
+../shared/data/ehyd, else download).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_project(dest: Path) -> None:
+    names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    for name in names.stdout.splitlines():
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+
+
+def timed_repro(project: Path, env: dict) -> tuple[float, dict[str, float], str]:
+    """Run ``dvc repro``; return total seconds, seconds per stage and the output."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(["dvc", "repro"], cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    stages: dict[str, float] = {}
+    current, since, lines = None, start, []
+    for line in proc.stdout:
+        lines.append(line)
+        found = re.match(r"Running stage '([^']+)'", line)
+        if found:
+            now = time.perf_counter()
+            if current:
+                stages[current] = now - since
+            current, since = found.group(1), now
+    proc.wait()
+    end = time.perf_counter()
+    if current:
+        stages[current] = end - since
+    if proc.returncode:
+        sys.stderr.write("".join(lines[-60:]))
+        raise SystemExit(f"dvc repro failed in {project}")
+    return end - start, stages, "".join(lines)
+
+
+def per_well_costs(project: Path, folder: str) -> list[dict]:
+    costs = []
+    for path in sorted((project / "models" / folder).glob("*/cost.json")):
+        costs.append(json.loads(path.read_text()) | {"well": path.parent.name})
+    return costs
+
+
+def summarize(project: Path, total: float, stages: dict[str, float], noop: float) -> dict:
+    tl, it = per_well_costs(project, "finetune"), per_well_costs(project, "it")
+    pretrain = json.loads((project / "models" / "pretrain" / "cost.json").read_text())
+
+    def overhead(prefix: str, costs: list[dict]) -> dict:
+        walls = [stages[f"{prefix}@{c['well']}"] for c in costs if f"{prefix}@{c['well']}" in stages]
+        compute = [c["wall_s"] for c in costs]
+        return {
+            "stages": len(walls),
+            "stage_wall_s_mean": round(statistics.mean(walls), 2) if walls else None,
+            "compute_wall_s_mean": round(statistics.mean(compute), 2),
+            "overhead_s_mean": round(statistics.mean(walls) - statistics.mean(compute), 2) if walls else None,
+        }
+
+    tl_cpu = statistics.mean(c["cpu_s"] for c in tl)
+    it_cpu = statistics.mean(c["cpu_s"] for c in it)
+    return {
+        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
+        "wells": len(tl),
+        "full_repro_s": round(total, 1),
+        "noop_repro_s": round(noop, 2),
+        "pretrain": {"wall_s": pretrain["wall_s"], "cpu_s": pretrain["cpu_s"]},
+        "tl_per_well": {"wall_s": round(statistics.mean(c["wall_s"] for c in tl), 2), "cpu_s": round(tl_cpu, 2)},
+        "it_per_well": {"wall_s": round(statistics.mean(c["wall_s"] for c in it), 2), "cpu_s": round(it_cpu, 2)},
+        "it_over_tl_cpu": round(it_cpu / tl_cpu, 1),
+        "pretrain_plus_all_finetune_cpu_s": round(pretrain["cpu_s"] + sum(c["cpu_s"] for c in tl), 1),
+        "finetune_stages": overhead("finetune", tl),
+        "it_lstm_stages": overhead("it_lstm", it),
+        "stage_wall_s": {k: round(v, 2) for k, v in stages.items() if "@" not in k},
+    }
+
+
+def print_table(report: dict) -> None:
+    rows = [
+        ("full dvc repro (s)", report["full_repro_s"]),
+        ("no-op dvc repro (s)", report["noop_repro_s"]),
+        ("pretrain wall / cpu (s)", f"{report['pretrain']['wall_s']:.1f} / {report['pretrain']['cpu_s']:.1f}"),
+        ("TL per well wall / cpu (s)", f"{report['tl_per_well']['wall_s']} / {report['tl_per_well']['cpu_s']}"),
+        ("IT per well wall / cpu (s)", f"{report['it_per_well']['wall_s']} / {report['it_per_well']['cpu_s']}"),
+        ("IT / TL (cpu)", report["it_over_tl_cpu"]),
+        ("pretrain + all finetune cpu (s)", report["pretrain_plus_all_finetune_cpu_s"]),
+        ("finetune stage: wall / compute / overhead (s)",
+         f"{report['finetune_stages']['stage_wall_s_mean']} / {report['finetune_stages']['compute_wall_s_mean']}"
+         f" / {report['finetune_stages']['overhead_s_mean']}"),
+        ("it_lstm stage: wall / compute / overhead (s)",
+         f"{report['it_lstm_stages']['stage_wall_s_mean']} / {report['it_lstm_stages']['compute_wall_s_mean']}"
+         f" / {report['it_lstm_stages']['overhead_s_mean']}"),
+    ]
+    rows += [(f"stage {k} (s)", v) for k, v in report["stage_wall_s"].items()]
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmark.json")
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    mirror = ROOT.parent / "shared" / "data" / "ehyd"
+    if "GWTL_EHYD_MIRROR" not in env and mirror.exists():
+        env["GWTL_EHYD_MIRROR"] = str(mirror)
+    project = args.keep or Path(tempfile.mkdtemp(prefix="gwtl-bench-"))
+    project.mkdir(parents=True, exist_ok=True)
+    copy_project(project)
+    total, stages, _ = timed_repro(project, env)
+    noop_start = time.perf_counter()
+    _, _, again = timed_repro(project, env)
+    noop = time.perf_counter() - noop_start
+    if "Running stage" in again:
+        raise SystemExit("the second dvc repro was not a no-op")
+    report = summarize(project, total, stages, noop)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    if not args.keep:
+        shutil.rmtree(project)
+
+
+if __name__ == "__main__":
+    main()
