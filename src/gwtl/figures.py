@@ -1,0 +1,661 @@
+"""Figures, plot tables and summary tables of the replication report.
+
+Every ``*_figure`` function takes tables and returns a matplotlib
+:class:`~matplotlib.figure.Figure` (made without pyplot, so nothing is shown or
+kept open). :func:`make_figures` reads the pipeline's outputs, draws all
+figures and writes them as PNG to ``reports/figures/`` and the plot tables for
+``dvc plots`` to ``reports/plots/``:
+
+``nse_by_well.csv``
+    ``well`` and one column per model scored (``tl``, ``it``, ``arx``, ``svr``,
+    ``rf``, ``persistence``; climatology left out): test NSE at the first
+    lead, sorted by TL NSE.
+``test_hydrograph.csv``
+    ``month`` (``YYYY-MM``), ``year`` (decimal year), ``observed``, ``tl``,
+    ``it``: the basin-mean departure of the level from each well's training
+    mean (m) over the test period at the first lead, averaged over the
+    ``wells`` (count) with an observation, a TL and an IT forecast that month.
+
+The summary functions (:func:`summary_table`, :func:`paired_comparison`,
+:func:`development_cost`, :func:`weakest_wells`, ...) give the numbers the
+report sets beside the paper's claims.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import matplotlib.dates as mdates
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from .predictions import read_predictions
+
+MODELS = ("tl", "it", "arx", "svr", "rf", "persistence", "climatology")
+LABELS = {
+    "tl": "TL-LSTM", "it": "IT-LSTM", "arx": "ARX (ridge)", "svr": "SVR", "rf": "Random forest",
+    "persistence": "Persistence", "climatology": "Climatology", "pretrain": "Pre-trained (basin)",
+}
+COLORS = {
+    "tl": "#1f77b4", "it": "#ff7f0e", "arx": "#2ca02c", "svr": "#9467bd", "rf": "#8c564b",
+    "persistence": "#7f7f7f", "climatology": "#bcbd22", "pretrain": "#17becf",
+}
+MARKERS = {"tl": "o", "it": "s", "arx": "D", "svr": "v", "rf": "^", "persistence": "x", "climatology": "+"}
+NSE_FLOOR = -1.0  # NSE axes are cut here; values below are drawn at the floor and counted
+DPI = 120
+
+
+@dataclass
+class Inputs:
+    """Everything the figures and the report read.
+
+    Attributes
+    ----------
+    params : dict
+        The validated params.yaml.
+    wells : DataFrame
+        ``wells.csv`` with ``hzb`` as string; all wells of the area, listed or not.
+    results : DataFrame
+        ``reports/results.csv`` (``well`` as string).
+    cost : DataFrame
+        ``reports/cost.csv`` as read.
+    metrics : dict
+        ``metrics.json`` flattened to dotted keys (``cost.pretrain_s``).
+    predictions : DataFrame
+        TL and IT forecasts of the listed wells over the test period, all leads.
+    basin : DataFrame
+        The pre-trained model's test forecasts of the basin signal, all leads.
+    history : DataFrame
+        ``models/pretrain/history.csv`` (``epoch``, ``train_loss``, ``val_loss``).
+    config : dict
+        ``models/pretrain/config.json``.
+    """
+
+    params: dict
+    wells: pd.DataFrame
+    results: pd.DataFrame
+    cost: pd.DataFrame
+    metrics: dict
+    predictions: pd.DataFrame
+    basin: pd.DataFrame
+    history: pd.DataFrame
+    config: dict
+
+    @property
+    def listed(self) -> list[str]:
+        """The wells the models were built for (``basin.wells`` that ``wells.csv`` lists)."""
+        listed = set(self.wells.loc[self.wells["listed"], "hzb"])
+        return [str(w) for w in self.params["basin"]["wells"] if str(w) in listed]
+
+    @property
+    def lead(self) -> int:
+        """The first (shortest) lead, the one most figures show."""
+        return int(self.params["forecast"]["leads"][0])
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """Nested mappings as one mapping with dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``)."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def input_paths(params: dict, *, processed="data/processed", models="models",
+                results="reports/results.csv", cost="reports/cost.csv",
+                metrics="metrics.json") -> dict[Path, str]:
+    """Every file :func:`load_inputs` reads, mapped to the stage that writes it."""
+    processed, models = Path(processed), Path(models)
+    paths = {processed / "wells.csv": "prepare"}
+    for well in params["basin"]["wells"]:
+        paths[models / "finetune" / str(well) / "predictions.csv"] = f"finetune@{well}"
+        paths[models / "it" / str(well) / "predictions.csv"] = f"it_lstm@{well}"
+    for name in ("history.csv", "config.json", "predictions.csv"):
+        paths[models / "pretrain" / name] = "pretrain"
+    for path in (results, cost, metrics):
+        paths[Path(path)] = "evaluate"
+    return paths
+
+
+def check_inputs(paths: dict[Path, str]) -> None:
+    """Raise FileNotFoundError naming every missing input and the stage that writes it."""
+    missing = [f"{path} (stage {stage})" for path, stage in paths.items() if not path.exists()]
+    if missing:
+        shown = "\n  ".join(missing[:10]) + (f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise FileNotFoundError(
+            f"the figures stage needs {len(missing)} missing input file(s):\n  {shown}\n"
+            "run those stages first (`dvc repro <stage>`) or pass the right folders"
+        )
+
+
+def _require_columns(frame: pd.DataFrame, columns, path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: columns {missing} are missing (has {list(frame.columns)})")
+
+
+def load_inputs(params: dict, *, processed="data/processed", models="models",
+                results="reports/results.csv", cost="reports/cost.csv",
+                metrics="metrics.json") -> Inputs:
+    """Read all inputs of the figures stage; missing files are named before anything is read."""
+    paths = input_paths(params, processed=processed, models=models, results=results, cost=cost,
+                        metrics=metrics)
+    check_inputs(paths)
+    processed, models = Path(processed), Path(models)
+
+    wells = pd.read_csv(processed / "wells.csv", dtype={"hzb": str})
+    _require_columns(wells, ["hzb", "lon", "lat", "listed", "train_mean", "corr_basin"], processed / "wells.csv")
+    wells["listed"] = wells["listed"].astype(str).str.lower().isin(["true", "1", "yes"])
+    table = pd.read_csv(results, dtype={"well": str})
+    _require_columns(table, ["well", "model", "lead", "split", "nse"], results)
+    cost_table = pd.read_csv(cost, dtype={"well": str})
+    _require_columns(cost_table, ["well"], cost)
+
+    frames = []
+    for well in params["basin"]["wells"]:
+        for folder in ("finetune", "it"):
+            pred = read_predictions(models / folder / str(well) / "predictions.csv")
+            frames.append(pred[pred["split"] == "test"])
+    basin = read_predictions(models / "pretrain" / "predictions.csv")
+    history = pd.read_csv(models / "pretrain" / "history.csv")
+    _require_columns(history, ["epoch", "train_loss", "val_loss"], models / "pretrain" / "history.csv")
+    return Inputs(
+        params=params,
+        wells=wells,
+        results=table,
+        cost=cost_table,
+        metrics=flatten(json.loads(Path(metrics).read_text())),
+        predictions=pd.concat(frames, ignore_index=True),
+        basin=basin[basin["split"] == "test"].reset_index(drop=True),
+        history=history,
+        config=json.loads((models / "pretrain" / "config.json").read_text()),
+    )
+
+
+# ---------------------------------------------------------------- tables
+
+
+def models_in(results: pd.DataFrame) -> list[str]:
+    """Models of ``results`` in report order (known models first, then others)."""
+    present = [m for m in results["model"].unique() if m != "pretrain"]
+    return [m for m in MODELS if m in present] + sorted(m for m in present if m not in MODELS)
+
+
+def metric_by_well(results: pd.DataFrame, *, split: str = "test", lead: int = 1,
+                   metric: str = "nse") -> pd.DataFrame:
+    """One row per well, one column per model: ``metric`` at ``split`` and ``lead``."""
+    rows = results[(results["split"] == split) & (results["lead"] == lead) & (results["well"] != "basin")]
+    wide = rows.pivot_table(index="well", columns="model", values=metric, aggfunc="first")
+    wide = wide[[m for m in models_in(results) if m in wide.columns]]
+    wide.columns.name = None
+    return wide
+
+
+def summary_table(results: pd.DataFrame, metrics=("nse", "kge", "rmse", "mae")) -> pd.DataFrame:
+    """Median and mean over wells of each metric per model, lead and split (wells only)."""
+    rows = results[results["well"] != "basin"]
+    metrics = [m for m in metrics if m in rows.columns]
+    table = rows.groupby(["split", "lead", "model"])[metrics].agg(["median", "mean"])
+    table["wells"] = rows.groupby(["split", "lead", "model"])["well"].nunique()
+    order = {m: i for i, m in enumerate(models_in(results))}
+    return table.sort_index(key=lambda idx: idx.map(order) if idx.name == "model" else idx)
+
+
+def paired_comparison(a: pd.Series, b: pd.Series, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Compare two models' scores over the same wells (``a`` minus ``b``).
+
+    Returns the number of wells with both scores, the mean and median of each,
+    the median of the per-well differences with a bootstrap 95 % interval, and
+    how many wells ``a`` scores higher on.
+    """
+    both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
+    diff = (both["a"] - both["b"]).to_numpy()
+    out = {"n": len(both), "mean_a": both["a"].mean(), "mean_b": both["b"].mean(),
+           "median_a": both["a"].median(), "median_b": both["b"].median(),
+           "median_diff": float(np.median(diff)) if len(diff) else np.nan,
+           "ci_low": np.nan, "ci_high": np.nan, "a_better": int((diff > 0).sum())}
+    if len(diff) > 1:
+        rng = np.random.default_rng(seed)
+        boot = np.median(diff[rng.integers(0, len(diff), (n_boot, len(diff)))], axis=1)
+        out["ci_low"], out["ci_high"] = np.percentile(boot, [2.5, 97.5])
+    return out
+
+
+def development_cost(cost: pd.DataFrame) -> pd.DataFrame:
+    """Seconds to develop each well's TL and IT model: index ``well``, columns ``tl``, ``it``.
+
+    Reads a long table (``well``, ``model`` and a time column) or a wide one
+    (``tl_*``/``it_*`` time columns). Wall-clock time (``wall_s``) is preferred
+    over CPU time (``cpu_s``).
+    """
+    if "model" in cost.columns:
+        cost = cost.assign(model=cost["model"].astype(str).str.lower())
+        time = next((c for c in ("wall_s", "seconds", "cpu_s") if c in cost.columns), None)
+        if time is None:
+            raise ValueError(f"cost table has no time column (wall_s or cpu_s): {list(cost.columns)}")
+        rows = cost[cost["model"].isin(["tl", "it"]) & (cost["well"] != "basin")]
+        wide = rows.pivot_table(index="well", columns="model", values=time, aggfunc="sum")
+    else:
+        wide = pd.DataFrame(index=cost["well"])
+        for model in ("tl", "it"):
+            cols = [f"{model}_wall_s", f"{model}_s", f"{model}_cpu_s"]
+            col = next((c for c in cols if c in cost.columns), None)
+            if col is None:
+                raise ValueError(f"cost table has no {model} time column ({' or '.join(cols)})")
+            wide[model] = cost.set_index("well")[col]
+    missing = [m for m in ("tl", "it") if m not in wide.columns]
+    if missing:
+        raise ValueError(f"cost table has no rows for model(s) {missing}")
+    wide = wide[["tl", "it"]]
+    wide.columns.name = None
+    return wide
+
+
+def pretrain_seconds(cost: pd.DataFrame, metrics: dict) -> float:
+    """Time spent pre-training (tuning included): a ``pretrain`` row of cost.csv, else metrics.json."""
+    if "model" in cost.columns:
+        rows = cost[cost["model"].astype(str).str.lower() == "pretrain"]
+        time = next((c for c in ("wall_s", "seconds", "cpu_s") if c in cost.columns), None)
+        if len(rows) and time:
+            return float(rows[time].sum())
+    return float(metrics.get("cost.pretrain_s", np.nan))
+
+
+def weakest_wells(nse: pd.DataFrame, wells: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """The ``n`` wells with the largest IT-minus-TL NSE gap, with their properties."""
+    table = nse[["tl", "it"]].assign(gap=nse["it"] - nse["tl"])
+    props = wells.set_index("hzb")[[c for c in ("name", "corr_basin", "elevation", "coverage")
+                                    if c in wells.columns]]
+    table = table.join(props).sort_values("gap", ascending=False)
+    return table.head(n).rename(columns={"gap": "it_minus_tl"})
+
+
+def gap_correlation(nse: pd.DataFrame, wells: pd.DataFrame, *, n_perm: int = 5000, seed: int = 0) -> dict:
+    """Correlation over wells of TL-minus-IT NSE with ``corr_basin``.
+
+    Returns ``n`` (wells), ``pearson``, ``spearman`` and ``p_spearman``, the
+    two-sided permutation p-value of the Spearman coefficient. A positive
+    coefficient means: the less a well follows the basin signal, the more TL
+    loses against IT.
+    """
+    both = pd.DataFrame({"gap": nse["tl"] - nse["it"],
+                         "corr": wells.set_index("hzb")["corr_basin"]}).dropna()
+    if len(both) < 3:
+        return {"n": len(both), "pearson": np.nan, "spearman": np.nan, "p_spearman": np.nan}
+    gap, corr = both["gap"].rank().to_numpy(), both["corr"].rank().to_numpy()
+    rho = np.corrcoef(gap, corr)[0, 1]
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permuted(np.tile(corr, (n_perm, 1)), axis=1)
+    gap_c = gap - gap.mean()
+    null = (shuffled - shuffled.mean(axis=1, keepdims=True)) @ gap_c / (
+        np.linalg.norm(gap_c) * np.linalg.norm(corr - corr.mean()))
+    return {"n": len(both), "pearson": both["gap"].corr(both["corr"]), "spearman": rho,
+            "p_spearman": (1 + np.sum(np.abs(null) >= abs(rho) - 1e-12)) / (n_perm + 1)}
+
+
+def forecast_anomalies(inputs: Inputs, lead: int | None = None) -> pd.DataFrame:
+    """Test-period TL and IT forecasts at ``lead`` as departures from each well's training mean (m).
+
+    Columns ``well``, ``month``, ``observed``, ``tl``, ``it``; one row per well
+    and month.
+    """
+    lead = inputs.lead if lead is None else lead
+    pred = inputs.predictions[inputs.predictions["lead"] == lead]
+    wide = pred.pivot_table(index=["well", "month"], columns="model", values="forecast", aggfunc="first")
+    observed = pred.groupby(["well", "month"])["observed"].first()
+    table = wide.reindex(columns=["tl", "it"]).assign(observed=observed).reset_index()
+    mean = inputs.wells.set_index("hzb")["train_mean"]
+    for col in ("observed", "tl", "it"):
+        table[col] = table[col] - table["well"].map(mean)
+    return table[["well", "month", "observed", "tl", "it"]]
+
+
+def basin_hydrograph(anomalies: pd.DataFrame) -> pd.DataFrame:
+    """Basin mean of :func:`forecast_anomalies` per month over wells with all three values."""
+    full = anomalies.dropna(subset=["observed", "tl", "it"])
+    mean = full.groupby("month")[["observed", "tl", "it"]].mean()
+    months = pd.DatetimeIndex(mean.index)
+    return pd.DataFrame({
+        "month": months.strftime("%Y-%m"),
+        "year": np.round(months.year + (months.month - 1) / 12, 4),
+        "observed": mean["observed"].to_numpy(), "tl": mean["tl"].to_numpy(), "it": mean["it"].to_numpy(),
+        "wells": full.groupby("month")["well"].nunique().to_numpy(),
+    })
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _clip(values, floor: float = NSE_FLOOR):
+    return np.maximum(np.asarray(values, dtype=float), floor)
+
+
+def well_map_figure(wells: pd.DataFrame, nse_tl: pd.Series, *, lead: int = 1, basin: str = "") -> Figure:
+    """Wells on a lon/lat map coloured by TL test NSE; unlisted wells in grey; a 5 km scale bar."""
+    lat = wells["lat"].mean()
+    stretch = 1 / np.cos(np.deg2rad(lat))  # degrees of latitude per degree of longitude, on the ground
+    dx = (wells["lon"].max() - wells["lon"].min()) or 0.05
+    dy = (wells["lat"].max() - wells["lat"].min()) or 0.05
+    height = 7.0
+    width = float(np.clip(height * dx / (dy * stretch), 3.0, 10.0)) + 2.2  # map plus colourbar and labels
+    fig = Figure(figsize=(width, height), layout="constrained")
+    ax = fig.add_subplot()
+    listed = wells[wells["listed"]].assign(nse=lambda d: d["hzb"].map(nse_tl))
+    other = wells[~wells["listed"]]
+    if len(other):
+        ax.scatter(other["lon"], other["lat"], s=14, marker="x", color="0.6",
+                   label=f"not modelled ({len(other)})")
+    scored = listed.dropna(subset=["nse"])
+    low = max(NSE_FLOOR, np.floor(scored["nse"].min() * 10) / 10) if len(scored) else 0.0
+    high = min(1.0, np.ceil(scored["nse"].max() * 20) / 20) if len(scored) else 1.0
+    if high <= low:
+        low, high = low - 0.05, high + 0.05
+    points = ax.scatter(scored["lon"], scored["lat"], c=scored["nse"].clip(lower=low), cmap="viridis",
+                        vmin=low, vmax=high, s=55, edgecolor="k", linewidth=0.4,
+                        label=f"modelled ({len(scored)})")
+    unscored = listed[listed["nse"].isna()]
+    if len(unscored):
+        ax.scatter(unscored["lon"], unscored["lat"], s=40, facecolor="none", edgecolor="r",
+                   label=f"no test score ({len(unscored)})")
+    fig.colorbar(points, ax=ax, shrink=0.7, extend="min" if scored["nse"].min() < low else "neither",
+                 label=f"TL-LSTM NSE, test period, lead {lead} month")
+    ax.set_aspect(stretch)
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    km = 5 / (111.32 / stretch)  # 5 km in degrees of longitude
+    x0, y0 = wells["lon"].min(), wells["lat"].min() - 0.06 * dy
+    ax.plot([x0, x0 + km], [y0, y0], color="k", lw=2.5)
+    ax.annotate("5 km", (x0 + km / 2, y0), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8)
+    ax.set_xlabel("longitude (°E)")
+    ax.set_ylabel("latitude (°N)")
+    ax.set_title(f"TL-LSTM test NSE per well{f', {basin}' if basin else ''}", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside lower center", fontsize=8, ncol=2)
+    return fig
+
+
+def nse_dot_figure(nse: pd.DataFrame, *, lead: int = 1, floor: float = NSE_FLOOR) -> Figure:
+    """Per-well test NSE of every model but climatology, wells sorted by TL NSE (best at the top).
+
+    The axis starts at the lowest value shown, rounded down to 0.1, but not
+    below ``floor``; values under ``floor`` are drawn at it and counted.
+    """
+    order = nse.drop(columns=["climatology"], errors="ignore").sort_values("tl", ascending=True,
+                                                                          na_position="first")
+    values = order.to_numpy(dtype=float)
+    low = max(floor, np.floor(np.nanmin(values) * 10) / 10) if np.isfinite(values).any() else floor
+    fig = Figure(figsize=(7.5, 2.8 + 0.2 * len(order)), layout="constrained")
+    ax = fig.add_subplot()
+    y = np.arange(len(order))
+    for model in order.columns:
+        score = order[model].to_numpy(dtype=float)
+        below = int((score < low).sum())
+        ax.scatter(_clip(score, low), y, s=22 if model in ("tl", "it") else 14,
+                   marker=MARKERS.get(model, "o"), color=COLORS.get(model, "k"),
+                   label=LABELS.get(model, model) + (f" ({below} below {low:g})" if below else ""),
+                   zorder=3 if model in ("tl", "it") else 2)
+    ax.set_yticks(y, order.index, fontsize=7 if len(order) > 30 else 9)
+    ax.set_ylim(-0.7, len(order) - 0.3)
+    if low < 0:
+        ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_xlim(low - 0.02, 1.01)
+    cut = f" (values below {low:g} drawn at {low:g})" if np.nanmin(values) < low else ""
+    ax.set_xlabel(f"NSE, test period, lead {lead} month{cut}")
+    ax.set_ylabel("well (HZB number)")
+    ax.set_title("Test NSE per well and model, wells sorted by TL-LSTM NSE")
+    ax.grid(axis="x", alpha=0.3)
+    fig.legend(loc="outside lower center", fontsize=8, ncol=3)
+    return fig
+
+
+def nse_box_figure(results: pd.DataFrame, *, split: str = "test", floor: float = NSE_FLOOR) -> Figure:
+    """Box plots of NSE across wells per model, one panel per lead; y cut at ``floor``."""
+    rows = results[(results["split"] == split) & (results["well"] != "basin")]
+    leads = sorted(rows["lead"].unique())
+    models = models_in(rows)
+    fig = Figure(figsize=(3.2 + 2.4 * len(leads), 4.8), layout="constrained")
+    axes = fig.subplots(1, len(leads), sharey=True, squeeze=False)[0]
+    for ax, lead in zip(axes, leads):
+        data = [rows.loc[(rows["lead"] == lead) & (rows["model"] == m), "nse"].dropna().to_numpy()
+                for m in models]
+        box = ax.boxplot([_clip(d, floor) for d in data], tick_labels=[LABELS.get(m, m) for m in models],
+                         patch_artist=True, widths=0.6, showfliers=True,
+                         flierprops={"markersize": 3}, medianprops={"color": "k"})
+        for patch, model in zip(box["boxes"], models):
+            patch.set_facecolor(COLORS.get(model, "0.8"))
+            patch.set_alpha(0.7)
+        for i, d in enumerate(data, start=1):
+            below = int((d < floor).sum())
+            if below:
+                ax.annotate(f"{below}↓", (i, floor), xytext=(0, -11), textcoords="offset points",
+                            ha="center", fontsize=7, color="r")
+        ax.set_title(f"lead {lead} month{'s' if lead > 1 else ''}")
+        ax.tick_params(axis="x", rotation=60, labelsize=8)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylim(floor - 0.12, 1.02)
+    axes[0].set_ylabel(f"NSE over wells, {split} period")
+    fig.suptitle(f"NSE across wells per model and lead (boxes: quartiles and median; whiskers 1.5 IQR)\n"
+                 f"y-axis cut at {floor:g}: wells below are drawn at {floor:g} and counted in red (n↓)",
+                 fontsize=10)
+    return fig
+
+
+def hydrograph_figure(predictions: pd.DataFrame, nse: pd.DataFrame, *, lead: int = 1,
+                      ncols: int = 7) -> Figure:
+    """Observed and TL/IT forecast levels over the test period, one small panel per well."""
+    pred = predictions[predictions["lead"] == lead]
+    wells = list(nse.sort_values("tl", ascending=False).index) if len(nse) else []
+    wells += [w for w in pred["well"].unique() if w not in wells]
+    ncols = max(1, min(ncols, int(np.ceil(np.sqrt(1.5 * len(wells))))))
+    nrows = int(np.ceil(len(wells) / ncols)) if wells else 1
+    fig = Figure(figsize=(2.7 * ncols, 0.6 + 1.9 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False)
+    for ax in axes.flat[len(wells):]:
+        ax.set_visible(False)
+    for ax, well in zip(axes.flat, wells):
+        rows = pred[pred["well"] == well]
+        obs = rows.groupby("month")["observed"].first().sort_index()
+        ax.plot(obs.index, obs.to_numpy(), color="k", lw=1.4, label="observed", zorder=3)
+        for model, order in (("tl", 2), ("it", 1)):
+            series = rows[rows["model"] == model].set_index("month")["forecast"].sort_index()
+            ax.plot(series.index, series.to_numpy(), color=COLORS[model], lw=0.9, label=LABELS[model],
+                    zorder=order)
+        scores = " / ".join(f"{nse.at[well, m]:.2f}" if well in nse.index and m in nse and pd.notna(nse.at[well, m])
+                            else "–" for m in ("tl", "it"))
+        ax.set_title(f"{well}  NSE {scores}", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.xaxis.set_major_locator(mdates.YearLocator(2))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper right", ncol=3, fontsize=9)
+    fig.suptitle(f"Test period, lead {lead} month: groundwater level (m a.s.l.); "
+                 "panel title: well, NSE TL / IT, sorted by TL NSE", fontsize=10, x=0.02, ha="left")
+    return fig
+
+
+def scatter_figure(anomalies: pd.DataFrame, nse: pd.DataFrame, *, lead: int = 1) -> Figure:
+    """Observed against forecast level (departure from each well's training mean), TL and IT."""
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    both = anomalies.dropna(subset=["observed"])
+    values = both[["observed", "tl", "it"]].to_numpy(dtype=float)
+    lo, hi = np.nanpercentile(values, [0.2, 99.8]) if np.isfinite(values).any() else (-1, 1)
+    pad = 0.05 * (hi - lo)
+    for ax, model in zip(axes, ("tl", "it")):
+        ax.scatter(both["observed"], both[model], s=5, alpha=0.35, color=COLORS[model], linewidths=0)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="k", lw=0.8, label="1:1")
+        median = nse[model].median() if model in nse else np.nan
+        ax.set_title(f"{LABELS[model]} — median NSE over wells {median:.2f}", fontsize=10)
+        ax.set_xlabel("observed level minus training mean (m)")
+        ax.grid(alpha=0.3)
+        ax.set_aspect("equal")
+    axes[0].set_ylabel("forecast level minus training mean (m)")
+    axes[0].set_xlim(lo - pad, hi + pad)
+    axes[0].set_ylim(lo - pad, hi + pad)
+    axes[0].legend(loc="upper left")
+    fig.suptitle(f"Observed vs forecast, test period, lead {lead} month, all wells "
+                 f"({both['well'].nunique()} wells, {len(both)} well-months)", fontsize=10)
+    return fig
+
+
+def cost_figure(cost: pd.DataFrame, pretrain_s: float = np.nan) -> Figure:
+    """Development time per well: IT-LSTM against TL-LSTM, log-log, with ratio lines."""
+    fig = Figure(figsize=(6.5, 6), layout="constrained")
+    ax = fig.add_subplot()
+    data = cost.dropna()
+    ax.scatter(data["tl"], data["it"], s=25, color=COLORS["tl"], edgecolor="k", linewidth=0.3, zorder=3)
+    lo = min(data["tl"].min(), data["it"].min()) / 2
+    hi = max(data["tl"].max(), data["it"].max()) * 2
+    line = np.array([lo, hi])
+    for ratio, style in ((1, "-"), (10, "--"), (100, ":"), (1000, "-.")):
+        ax.plot(line, line * ratio, color="0.4", lw=0.8, ls=style, label=f"IT = {ratio}× TL")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("TL-LSTM: fine-tuning time per well (s)")
+    ax.set_ylabel("IT-LSTM: tuning + training time per well (s)")
+    ratio = (data["it"] / data["tl"]).median()
+    pre = (f"\nTL also needs pre-training, once for the basin: {pretrain_s / 60:.1f} min"
+           if np.isfinite(pretrain_s) else "")
+    ax.set_title(f"Development time per well ({len(data)} wells), median IT/TL = {ratio:.0f}×{pre}",
+                 fontsize=10, wrap=True)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def gap_figure(nse: pd.DataFrame, wells: pd.DataFrame, *, lead: int = 1, label: int = 5) -> Figure:
+    """TL-minus-IT test NSE per well against the well's correlation with the basin signal."""
+    table = pd.DataFrame({"gap": nse["tl"] - nse["it"],
+                          "corr": wells.set_index("hzb")["corr_basin"]}).dropna()
+    stats = gap_correlation(nse, wells)
+    fig = Figure(figsize=(7, 5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.scatter(table["corr"], table["gap"], s=28, color=COLORS["tl"], edgecolor="k", linewidth=0.3)
+    for well, row in table.nsmallest(label, "gap").iterrows():
+        ax.annotate(well, (row["corr"], row["gap"]), xytext=(4, -2), textcoords="offset points", fontsize=7)
+    ax.axhline(0, color="0.4", lw=0.8)
+    ax.set_xlabel("correlation of the well with the basin signal (training period)")
+    ax.set_ylabel(f"NSE TL-LSTM minus IT-LSTM (test, lead {lead} month)")
+    ax.set_title(f"Does TL lose to IT where a well departs from the basin signal?\n"
+                 f"Pearson r = {stats['pearson']:.2f}, Spearman ρ = {stats['spearman']:.2f} (n = {stats['n']} wells; "
+                 f"the {label} lowest labelled)", fontsize=9)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def pretrain_figure(history: pd.DataFrame, basin: pd.DataFrame, config: dict | None = None,
+                    *, lead: int = 1) -> Figure:
+    """Pre-training loss per epoch, and the pre-trained model's test forecast of the basin signal."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.4])
+    left.plot(history["epoch"], history["train_loss"], label="training", color=COLORS["tl"])
+    left.plot(history["epoch"], history["val_loss"], label="validation", color=COLORS["it"])
+    best = history.loc[history["val_loss"].idxmin()]
+    left.axvline(best["epoch"], color="0.4", ls="--", lw=0.8,
+                 label=f"best validation (epoch {int(best['epoch'])})")
+    left.set_xlabel("epoch")
+    left.set_ylabel("loss (scaled units)")
+    shown = ", ".join(f"{k} {v}" for k, v in (config or {}).items()
+                      if k in ("window", "hidden", "layers", "dropout", "lr", "batch") and v is not None)
+    left.set_title("Pre-training on the basin signal" + (f"\n{shown}" if shown else ""), fontsize=9)
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    rows = basin[basin["lead"] == lead].sort_values("month")
+    right.plot(rows["month"], rows["observed"], color="k", lw=1.4, label="basin signal")
+    right.plot(rows["month"], rows["forecast"], color=COLORS["pretrain"], lw=1, label="pre-trained forecast")
+    right.set_ylabel("mean standardized anomaly (–)")
+    o, f = rows["observed"].to_numpy(dtype=float), rows["forecast"].to_numpy(dtype=float)
+    ok = np.isfinite(o) & np.isfinite(f)
+    score = 1 - np.sum((f[ok] - o[ok]) ** 2) / np.sum((o[ok] - o[ok].mean()) ** 2) if ok.sum() > 1 else np.nan
+    right.set_title(f"Basin signal, test period, lead {lead} month: pre-trained model NSE {score:.2f}",
+                    fontsize=9)
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png", dpi=DPI)
+    tmp.replace(path)
+    return path
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    table.to_csv(tmp, index=False, float_format="%.4f")
+    tmp.replace(path)
+    return path
+
+
+def draw_figures(inputs: Inputs) -> dict[str, Figure]:
+    """All report figures by file stem."""
+    lead = inputs.lead
+    nse = metric_by_well(inputs.results, lead=lead)
+    listed = inputs.listed
+    nse = nse.reindex([w for w in listed if w in nse.index] + [w for w in nse.index if w not in listed])
+    return {
+        "well_map": well_map_figure(inputs.wells, nse["tl"], lead=lead, basin=inputs.params["basin"]["name"]),
+        "nse_by_well": nse_dot_figure(nse, lead=lead),
+        "nse_boxplots": nse_box_figure(inputs.results),
+        "test_hydrographs": hydrograph_figure(inputs.predictions, nse, lead=lead),
+        "observed_vs_forecast": scatter_figure(forecast_anomalies(inputs), nse, lead=lead),
+        "development_time": cost_figure(development_cost(inputs.cost),
+                                        pretrain_seconds(inputs.cost, inputs.metrics)),
+        "tl_gap_vs_basin_correlation": gap_figure(nse, inputs.wells, lead=lead),
+        "pretrain": pretrain_figure(inputs.history, inputs.basin, inputs.config, lead=lead),
+    }
+
+
+def write_figures(inputs: Inputs, *, out="reports/figures", plots="reports/plots") -> list[Path]:
+    """Draw every report figure to ``out`` (PNG) and the plot tables to ``plots`` (CSV).
+
+    Returns the paths written, figures first.
+    """
+    out, plots = Path(out), Path(plots)
+    written = []
+    for name, fig in draw_figures(inputs).items():
+        written.append(_save(fig, out / f"{name}.png"))
+    nse = metric_by_well(inputs.results, lead=inputs.lead).drop(columns=["climatology"], errors="ignore")
+    written.append(_write_csv(nse.sort_values("tl", ascending=False).reset_index(), plots / "nse_by_well.csv"))
+    written.append(_write_csv(basin_hydrograph(forecast_anomalies(inputs)), plots / "test_hydrograph.csv"))
+    return written
+
+
+def make_figures(params: dict, *, processed="data/processed", models="models",
+                 results="reports/results.csv", cost="reports/cost.csv", metrics="metrics.json",
+                 out="reports/figures", plots="reports/plots") -> list[Path]:
+    """Read the pipeline's outputs and write all figures and plot tables (see :func:`write_figures`).
+
+    Missing inputs raise FileNotFoundError naming them before anything is drawn.
+    """
+    inputs = load_inputs(params, processed=processed, models=models, results=results, cost=cost,
+                         metrics=metrics)
+    return write_figures(inputs, out=out, plots=plots)
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as a short human duration (``42 s``, ``3.5 min``, ``2.1 h``, ``1.5 days``)."""
+    if not np.isfinite(seconds):
+        return "n/a"
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size if unit == "days" else seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
