@@ -51,6 +51,9 @@ class _Unavailable(Exception):
     """The source has no file of the wanted product for a station (the reason is the message)."""
 
 
+Unavailable = _Unavailable  # public name, raised by ``open_source(...).get``
+
+
 class _Truncated(Exception):
     """A download ended before its Content-Length."""
 
@@ -115,6 +118,31 @@ class _Mirror:
             raise _Unavailable(f"no {source.name} in the mirror {self.root}")
         _copy(source, target)
         return str(source)
+
+
+def open_source(params: dict, source: str | None = None) -> _Mirror | _Http:
+    """The source of raw eHYD files named by ``data.source`` (or ``source``), as :func:`fetch` uses it.
+
+    Parameters
+    ----------
+    params : dict
+        Parameters as from :func:`gwtl.params.load_params`; uses ``data``.
+    source : str, optional
+        Overrides ``params["data"]["source"]``: ``"auto"``, ``"download"`` or a mirror folder.
+
+    Returns
+    -------
+    object
+        With ``mode`` ("mirror" or "download"), ``location`` (mirror folder or URL
+        pattern), ``catalog(kind, target) -> origin`` and ``get(kind, hzb, target)
+        -> origin``, which write one catalog or one data file (the product of
+        :data:`PRODUCTS`) to ``target`` atomically. ``get`` raises
+        :class:`Unavailable` when the source has no such file for the station;
+        both raise :class:`FetchError` on failed downloads or a mirror without catalogs.
+    """
+    data = params["data"]
+    mode, mirror = resolve_source(data["source"] if source is None else source)
+    return _Mirror(mirror) if mode == "mirror" else _Http(data)
 
 
 def _copy(source: Path, target: Path) -> None:
