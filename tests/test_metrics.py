@@ -1,0 +1,64 @@
+"""Skill scores against values computed by hand on tiny arrays."""
+
+import math
+
+import numpy as np
+import pytest
+
+from gwtl import metrics
+
+OBS = [1.0, 2.0, 3.0, 4.0]
+FC = [1.5, 2.0, 2.5, 4.0]
+# errors fc - obs: [0.5, 0, -0.5, 0]; SSE = 0.5; mean(obs) = 2.5; SS_obs = 2.25 + 0.25 + 0.25 + 2.25 = 5
+
+
+def test_nse_by_hand():
+    assert metrics.nse(OBS, FC) == pytest.approx(1 - 0.5 / 5)  # 0.9
+
+
+def test_rmse_mae_bias_by_hand():
+    assert metrics.rmse(OBS, FC) == pytest.approx(math.sqrt(0.5 / 4))
+    assert metrics.mae(OBS, FC) == pytest.approx((0.5 + 0 + 0.5 + 0) / 4)
+    # mean(fc) = 10 / 4 = 2.5 = mean(obs)
+    assert metrics.bias(OBS, FC) == pytest.approx(0.0)
+    assert metrics.bias([1, 2], [2, 4]) == pytest.approx(3.0 - 1.5)
+
+
+def test_r2_and_kge_by_hand():
+    # deviations: obs [-1.5, -0.5, 0.5, 1.5], fc [-1, -0.5, 0, 1.5]
+    # sum(do*df) = 1.5 + 0.25 + 0 + 2.25 = 4; sum(do^2) = 5; sum(df^2) = 1 + 0.25 + 0 + 2.25 = 3.5
+    r = 4 / math.sqrt(5 * 3.5)
+    assert metrics.r2(OBS, FC) == pytest.approx(r**2)
+    alpha = math.sqrt(3.5 / 4) / math.sqrt(5 / 4)  # population std ratio
+    beta = 2.5 / 2.5
+    assert metrics.kge(OBS, FC) == pytest.approx(1 - math.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (beta - 1) ** 2))
+
+
+def test_kge_perfect_and_biased():
+    assert metrics.kge(OBS, OBS) == pytest.approx(1.0)
+    # fc = 2 * obs: r = 1, alpha = 2, beta = 2 -> 1 - sqrt(0 + 1 + 1)
+    assert metrics.kge(OBS, [2 * o for o in OBS]) == pytest.approx(1 - math.sqrt(2))
+
+
+def test_persistence_index_by_hand():
+    persistence = [0.0, 1.0, 2.0, 3.0]  # the level one step before: every error is 1, SSE = 4
+    assert metrics.persistence_index(OBS, FC, persistence) == pytest.approx(1 - 0.5 / 4)
+
+
+def test_nan_pairs_are_ignored():
+    obs = [1.0, np.nan, 2.0, 3.0, 4.0, 7.0]
+    fc = [1.5, 9.0, 2.0, 2.5, 4.0, np.nan]
+    assert metrics.nse(obs, fc) == pytest.approx(0.9)
+    result = metrics.score(obs, fc, [0.0, 5.0, 1.0, 2.0, 3.0, 6.0])
+    assert result["n"] == 4
+    assert result["nse"] == pytest.approx(0.9)
+    assert result["pi"] == pytest.approx(1 - 0.5 / 4)
+    assert set(result) == {"nse", "kge", "rmse", "mae", "r2", "bias", "pi", "n"}
+
+
+def test_degenerate_inputs_give_nan():
+    assert math.isnan(metrics.nse([1.0], [1.0]))
+    assert math.isnan(metrics.nse([2.0, 2.0, 2.0], [1.0, 2.0, 3.0]))  # constant observations
+    assert math.isnan(metrics.rmse([np.nan], [1.0]))
+    with pytest.raises(ValueError, match="length"):
+        metrics.nse([1.0, 2.0], [1.0])
