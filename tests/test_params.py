@@ -76,3 +76,58 @@ def test_missing_key_is_named():
 def test_missing_file(tmp_path):
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "params.yaml")
+
+
+def csv_params(**changes) -> dict:
+    """The default params switched to the CSV layout: no rain stations or gauges, forcings by column name."""
+    params = changed("data.format", "csv")
+    params["data"]["source"] = "my_basin"
+    params["basin"].update(rain_stations=[], gauges=[])
+    params["forecast"]["forcings"] = ["precipitation", "temperature"]
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node = params
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return params
+
+
+def test_default_format_is_ehyd():
+    assert DEFAULT["data"]["format"] == "ehyd"
+
+
+def test_csv_format_allows_empty_stations_and_any_forcing_names():
+    params = csv_params()
+    assert validate(copy.deepcopy(params)) == params
+    assert validate(csv_params(forecast__forcings=["rain_sum", "temperature_max"]))
+
+
+@pytest.mark.parametrize(
+    "path, value, words",
+    [
+        ("basin.rain_stations", [], "basin.rain_stations: must be a non-empty list of HZB numbers"),
+        ("basin.gauges", [], "basin.gauges"),
+        ("data.format", "xlsx", "data.format: 'xlsx'"),
+    ],
+)
+def test_ehyd_format_keeps_its_rules(path, value, words):
+    with pytest.raises(ParamsError, match=words):
+        validate(changed(path, value))
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"basin__wells": []}, "basin.wells: must be a non-empty list of well ids"),
+        ({"basin__wells": ["W1"]}, "basin.wells"),
+        ({"basin__gauges": [1, 1]}, "basin.gauges: lists an id twice"),
+        ({"data__source": "auto"}, "data.source: 'auto': with data.format: csv"),
+        ({"forecast__forcings": ["level"]}, "'level' is reserved"),
+        ({"forecast__forcings": ["rain", "rain"]}, "names a column twice"),
+        ({"forecast__forcings": [3]}, "forecast.forcings: must be a list of column names"),
+    ],
+)
+def test_csv_format_refuses(changes, words):
+    with pytest.raises(ParamsError, match=words):
+        validate(csv_params(**changes))

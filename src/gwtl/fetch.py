@@ -27,10 +27,12 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
+from gwtl import csv_source
 from gwtl.catalog import KIND_NAMES, CatalogError, area_wells, catalog_path, read_catalog
 from gwtl.ehyd import EhydFormatError, read_ehyd
 
@@ -352,6 +354,14 @@ def _fetch_into(build: Path, source, basin: dict) -> dict:
     }
 
 
+def _fetch_csv(build: Path, folder: Path, basin: dict) -> dict:
+    """Check and copy the files of the CSV layout (:func:`gwtl.csv_source.fetch_into`)."""
+    try:
+        return csv_source.fetch_into(build, folder, basin)
+    except csv_source.CsvLayoutError as err:
+        raise FetchError(f"data.source: {err}") from None
+
+
 def _swap_in(build: Path, dest: Path) -> None:
     """Replace ``dest`` by ``build`` with renames; on failure ``dest`` stays as it was."""
     old = None
@@ -372,6 +382,10 @@ def _swap_in(build: Path, dest: Path) -> None:
 def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None) -> dict:
     """Fetch the raw eHYD files of the basin into ``dest``.
 
+    With ``data.format: csv`` the files of the CSV layout are checked and copied
+    from the folder ``data.source`` into ``dest/csv`` instead
+    (:func:`gwtl.csv_source.fetch_into`, which describes its summary).
+
     Parameters
     ----------
     params : dict
@@ -379,7 +393,8 @@ def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None
     dest : str or Path
         Folder to (re)create, laid out like the eHYD mirror.
     source : str, optional
-        Overrides ``params["data"]["source"]``: ``"auto"``, ``"download"`` or a mirror folder.
+        Overrides ``params["data"]["source"]``: ``"auto"``, ``"download"`` or a mirror
+        folder (with ``data.format: csv``: the folder of CSV files).
 
     Returns
     -------
@@ -398,7 +413,16 @@ def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None
         another area, corrupt files and failed downloads. ``dest`` is then unchanged.
     """
     data, basin = params["data"], params["basin"]
-    mode, mirror = resolve_source(data["source"] if source is None else source)
+    setting = data["source"] if source is None else source
+    if data.get("format", "ehyd") == "csv":
+        try:
+            folder = csv_source.source_folder(setting)
+        except csv_source.CsvLayoutError as err:
+            raise FetchError(str(err)) from None
+        fill = partial(_fetch_csv, folder=folder, basin=basin)
+    else:
+        mode, mirror = resolve_source(setting)
+        fill = partial(_fetch_into, source=_Mirror(mirror) if mode == "mirror" else _Http(data), basin=basin)
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
         raise FetchError(f"{dest} exists and is not a folder; move it away and fetch again.")
@@ -408,7 +432,7 @@ def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None
     os.umask(umask)
     os.chmod(build, 0o777 & ~umask)  # mkdtemp makes it private; data/raw is an ordinary folder
     try:
-        summary = _fetch_into(build, _Mirror(mirror) if mode == "mirror" else _Http(data), basin)
+        summary = fill(build)
         (build / "fetch.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n",
                                           encoding="utf-8")
         _swap_in(build, dest)
@@ -423,6 +447,8 @@ def summary_table(summary: dict) -> pd.DataFrame:
     Columns: ``kind``, ``product``, ``source``, ``listed`` (listed ids fetched),
     ``unlisted`` (other area wells fetched), ``missing``, ``location``.
     """
+    if summary["source"] == "csv":
+        return csv_source.summary_table(summary)
     files = pd.DataFrame(summary["files"], columns=["kind", "listed"]).astype({"listed": bool})
     missing = pd.DataFrame(summary["missing"], columns=["kind"])
     rows = []

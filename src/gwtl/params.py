@@ -8,7 +8,7 @@ import pandas as pd
 import yaml
 
 KNOWN = {
-    "data": {"source", "url", "catalog_url", "timeout_s", "retries"},
+    "data": {"format", "source", "url", "catalog_url", "timeout_s", "retries"},
     "basin": {"name", "area", "wells", "rain_stations", "gauges"},
     "prepare": {"start", "end", "min_coverage", "max_gap_months", "min_wells",
                 "max_missing_days", "min_rain_stations"},
@@ -22,6 +22,8 @@ KNOWN = {
     "evaluate": {"splits"},
 }
 SEARCH_KEYS = {"window", "hidden", "layers", "dropout", "lr", "batch"}
+FORMATS = ("ehyd", "csv")
+FEATURE_NAMES = {"level", "observed", "month_sin", "month_cos"}  # inputs made by gwtl.dataset
 
 
 class ParamsError(ValueError):
@@ -54,11 +56,25 @@ def validate(params: dict) -> dict:
             if key not in params.get(section, {}):
                 _fail(f"{section}.{key}", "missing")
 
+    fmt = params["data"]["format"]
+    if fmt not in FORMATS:
+        _fail("data.format", f"{fmt!r}: use ehyd (eHYD files) or csv (the CSV layout of the README)")
+    if fmt == "csv":
+        source = params["data"]["source"]
+        if not isinstance(source, str) or not source.strip() or source in ("auto", "download"):
+            _fail("data.source", f"{source!r}: with data.format: csv, name the folder that holds "
+                  "wells.csv, levels.csv and forcings.csv (absolute or relative to the project root)")
+
     basin = params["basin"]
     for key in ("wells", "rain_stations", "gauges"):
         ids = basin[key]
-        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
-            _fail(f"basin.{key}", f"must be a non-empty list of HZB numbers, got {ids!r}")
+        may_be_empty = fmt == "csv" and key != "wells"  # the CSV layout has no stations or gauges
+        if (not isinstance(ids, list) or not (ids or may_be_empty)
+                or not all(isinstance(i, int) for i in ids)):
+            what = "a list of whole numbers" if may_be_empty else "a non-empty list of HZB numbers"
+            if fmt == "csv" and key == "wells":
+                what = "a non-empty list of well ids (whole numbers, column id of wells.csv)"
+            _fail(f"basin.{key}", f"must be {what}, got {ids!r}")
         if len(set(ids)) != len(ids):
             _fail(f"basin.{key}", "lists an id twice")
 
@@ -99,10 +115,20 @@ def validate(params: dict) -> dict:
         _fail("forecast.mode", f"{fc['mode']!r}: use observed-forcing or operational")
     if fc["target"] not in ("change", "level"):
         _fail("forecast.target", f"{fc['target']!r}: use change or level")
-    allowed = {"precipitation", *(f"discharge_{g}" for g in basin["gauges"])}
-    for name in fc["forcings"]:
-        if name not in allowed:
-            _fail("forecast.forcings", f"{name!r} is not prepared; choose from {sorted(allowed)}")
+    if fmt == "csv":  # names of columns of forcings.csv; prepare checks that they exist
+        names = fc["forcings"]
+        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() == n and n for n in names):
+            _fail("forecast.forcings", f"must be a list of column names of forcings.csv, got {names!r}")
+        if len(set(names)) != len(names):
+            _fail("forecast.forcings", "names a column twice")
+        for name in names:
+            if name in FEATURE_NAMES or name == "date":
+                _fail("forecast.forcings", f"{name!r} is reserved; rename that column of forcings.csv")
+    else:
+        allowed = {"precipitation", *(f"discharge_{g}" for g in basin["gauges"])}
+        for name in fc["forcings"]:
+            if name not in allowed:
+                _fail("forecast.forcings", f"{name!r} is not prepared; choose from {sorted(allowed)}")
 
     search = params["pretrain"]["search"]
     if set(search) != SEARCH_KEYS:

@@ -1,11 +1,23 @@
-"""Prepare stage: raw eHYD files -> the monthly data set in ``data/processed/``.
+"""Prepare stage: raw files -> the monthly data set in ``data/processed/``.
 
-Input is a raw folder with the layout of the eHYD mirror::
+With ``data.format: ehyd`` (the default) the input is a raw folder with the
+layout of the eHYD mirror::
 
     gw/Grundwasserstand-Monatsmittel-<HZB>.csv   monthly mean groundwater level
     nlv/N-Tagessummen-<HZB>.csv                  daily precipitation sums
     owf/Q-Tagesmittel-<HZB>.csv                  daily mean discharge
     catalog/messstellen_owf.csv                  optional: gauge coordinates for the report
+
+With ``data.format: csv`` the input is ``<raw>/csv/`` in the CSV layout of
+:mod:`gwtl.csv_source`: its wells, and the columns of its forcings file
+instead of rain stations and gauges. A daily series (more than one value in
+some month) becomes monthly with the missing-days rule below: levels as the
+mean, forcings as the sum or the mean by column name
+(:func:`gwtl.csv_source.aggregation`); a monthly series is used as given.
+Every forcing column is prepared; those named in ``forecast.forcings`` must
+exist and pass the coverage check like rain stations and gauges. The rules for
+months, checks, levels, the basin signal and the correlation are the same
+functions for both formats.
 
 Output is described in :mod:`gwtl.processed`. The rules, in the order they apply:
 
@@ -63,6 +75,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +83,8 @@ import numpy as np
 import pandas as pd
 
 from .catalog import catalog_path, read_catalog
+from .csv_source import FOLDER as CSV_FOLDER
+from .csv_source import CsvBasin, CsvLayoutError, aggregation, is_daily, listed_problems, read_csv_basin
 from .ehyd import ENCODING, read_ehyd
 
 FILES = {
@@ -77,7 +92,8 @@ FILES = {
     "rain station": "nlv/N-Tagessummen-{}.csv",
     "gauge": "owf/Q-Tagesmittel-{}.csv",
 }
-PARAM_KEY = {"well": "basin.wells", "rain station": "basin.rain_stations", "gauge": "basin.gauges"}
+PARAM_KEY = {"well": "basin.wells", "rain station": "basin.rain_stations", "gauge": "basin.gauges",
+             "forcing": "forecast.forcings"}
 
 
 class PrepareError(ValueError):
@@ -89,7 +105,7 @@ class Station:
     """One listed input series on the monthly index, with its file header."""
 
     kind: str
-    hzb: int
+    hzb: int | str  # HZB number or well id; the column name for a forcing of the CSV layout
     meta: dict
     monthly: pd.Series
     coverage: float
@@ -270,13 +286,19 @@ def _months_text(months) -> str:
     return ", ".join(pd.Timestamp(m).strftime("%Y-%m") for m in months)
 
 
+def check_min_wells(params: dict) -> None:
+    """Fail when ``basin.wells`` lists fewer wells than ``prepare.min_wells``."""
+    wells, least = params["basin"]["wells"], params["prepare"]["min_wells"]
+    if len(wells) < least:
+        raise PrepareError(
+            f"basin.wells lists {len(wells)} wells, fewer than prepare.min_wells = "
+            f"{least}; add wells to basin.wells or lower prepare.min_wells")
+
+
 def _check_ids(params: dict, raw: Path) -> None:
     """Fail on settings that cannot work and on missing files, before reading any values."""
     basin, prep = params["basin"], params["prepare"]
-    if len(basin["wells"]) < prep["min_wells"]:
-        raise PrepareError(
-            f"basin.wells lists {len(basin['wells'])} wells, fewer than prepare.min_wells = "
-            f"{prep['min_wells']}; add wells to basin.wells or lower prepare.min_wells")
+    check_min_wells(params)
     if len(basin["rain_stations"]) < prep["min_rain_stations"]:
         raise PrepareError(
             f"basin.rain_stations lists {len(basin['rain_stations'])} stations, fewer than "
@@ -284,7 +306,8 @@ def _check_ids(params: dict, raw: Path) -> None:
     if not raw.is_dir():
         raise PrepareError(f"raw folder {raw} not found; run the fetch stage first (dvc repro fetch)")
     missing = []
-    for kind, key in PARAM_KEY.items():
+    for kind in FILES:
+        key = PARAM_KEY[kind]
         ids = [h for h in basin[key.split(".")[1]] if not _path(raw, kind, h).exists()]
         if ids:
             missing.append(f"  {key}: no file for {', '.join(map(str, ids))} "
@@ -299,7 +322,8 @@ def _read_listed(params: dict, raw: Path, months: pd.DatetimeIndex) -> dict[str,
     """Read every listed series and bring it to the monthly index."""
     max_missing = params["prepare"]["max_missing_days"]
     out: dict[str, list[Station]] = {}
-    for kind, key in PARAM_KEY.items():
+    for kind in FILES:
+        key = PARAM_KEY[kind]
         out[kind] = []
         for hzb in params["basin"][key.split(".")[1]]:
             series = read_ehyd(_path(raw, kind, hzb))
@@ -319,15 +343,25 @@ def _data_span(station: Station, raw: Path) -> str:
     return f"its values cover {values.index[0]:%Y-%m}..{values.index[-1]:%Y-%m}"
 
 
-def _check_listed(params: dict, listed: dict[str, list[Station]], raw: Path) -> None:
-    """One error listing every listed series without data, with low coverage or no training data."""
+def check_listed(params: dict, listed: dict[str, list[Station]], span: Callable[[Station], str]) -> None:
+    """One error listing every listed series without data, with low coverage or no training data.
+
+    Parameters
+    ----------
+    params : dict
+        Uses ``prepare`` and ``split.train``.
+    listed : dict
+        Kind (a key of :data:`PARAM_KEY`) -> the listed series on the monthly index.
+    span : callable
+        Describes where the values of a series without any value in the period lie.
+    """
     prep, period = params["prepare"], f"{params['prepare']['start']}..{params['prepare']['end']}"
     train = params["split"]["train"]
     empty, low, untrained = [], [], []
     for kind, stations in listed.items():
         for s in stations:
             if s.coverage == 0:
-                empty.append(f"  {PARAM_KEY[kind]}: {s.label}: no value in {period}; {_data_span(s, raw)}")
+                empty.append(f"  {PARAM_KEY[kind]}: {s.label}: no value in {period}; {span(s)}")
             elif s.coverage < prep["min_coverage"]:
                 low.append(f"  {PARAM_KEY[kind]}: {s.label}: coverage {s.coverage:.3f} < {prep['min_coverage']}")
             elif kind == "well":
@@ -376,25 +410,37 @@ def _forcings(listed: dict[str, list[Station]], params: dict, months: pd.Datetim
     return forcings
 
 
-def _wells_table(params: dict, raw: Path, months: pd.DatetimeIndex, listed: list[Station],
-                 stats: pd.DataFrame, corr: pd.Series) -> pd.DataFrame:
-    min_cov = params["prepare"]["min_coverage"]
-    rows = []
-    listed_ids = {s.hzb for s in listed}
-    for s in listed:
-        rows.append({**_well_meta(s.meta), "coverage": s.coverage, "listed": True, "reason": "listed"})
+def _unlisted_area_wells(params: dict, raw: Path, months: pd.DatetimeIndex) -> list[Station]:
+    """The wells of ``basin.area`` in ``raw/gw`` that ``basin.wells`` does not list."""
+    listed = set(params["basin"]["wells"])
+    out = []
     for hzb in area_wells(raw, params["basin"]["area"]):
-        if hzb in listed_ids:
+        if hzb in listed:
             continue
         series = read_ehyd(_path(raw, "well", hzb))
-        cov = coverage(monthly_values(series.values, months))
+        monthly = monthly_values(series.values, months)
+        out.append(Station("well", hzb, series.meta, monthly.rename(str(hzb)), coverage(monthly)))
+    return out
+
+
+def wells_table(listed: list[Station], others: list[Station], stats: pd.DataFrame, corr: pd.Series,
+                min_coverage: float) -> pd.DataFrame:
+    """The rows of ``wells.csv``: listed wells, the other wells of the area and why they are left out.
+
+    ``meta`` of every station needs ``hzb, name, area, lon, lat, elevation``.
+    """
+    rows = []
+    for s in listed:
+        rows.append({**_well_meta(s.meta), "coverage": s.coverage, "listed": True, "reason": "listed"})
+    for s in others:
+        cov = s.coverage
         if cov == 0:
             reason = "not listed: no value in the period"
-        elif cov < min_cov:
-            reason = f"not listed: coverage {cov:.3f} < {min_cov}"
+        elif cov < min_coverage:
+            reason = f"not listed: coverage {cov:.3f} < {min_coverage}"
         else:
-            reason = f"not listed: coverage {cov:.3f} >= {min_cov}, but not in basin.wells"
-        rows.append({**_well_meta(series.meta), "coverage": cov, "listed": False, "reason": reason})
+            reason = f"not listed: coverage {cov:.3f} >= {min_coverage}, but not in basin.wells"
+        rows.append({**_well_meta(s.meta), "coverage": cov, "listed": False, "reason": reason})
     table = pd.DataFrame(rows)
     table["coverage"] = table["coverage"].round(4)
     extra = stats.join(corr).rename(index=int)
@@ -416,8 +462,9 @@ def _station_meta(s: Station, gauge_xy: dict) -> dict:
             "months_missing": int(s.monthly.isna().sum())}
 
 
-def _warnings(params: dict, listed: dict[str, list[Station]], levels: pd.DataFrame, filled: dict,
-              forcings: pd.DataFrame, basin: pd.DataFrame, wells: pd.DataFrame) -> list[str]:
+def warnings_for(params: dict, listed: dict[str, list[Station]], levels: pd.DataFrame, filled: dict,
+                 basin: pd.DataFrame, wells: pd.DataFrame) -> list[str]:
+    """Warnings on levels, wells, the basin signal and months missing in every non-well series."""
     prep, area = params["prepare"], params["basin"]["area"]
     out = []
     if filled:
@@ -444,19 +491,25 @@ def _warnings(params: dict, listed: dict[str, list[Station]], levels: pd.DataFra
         out.append(text)
     if (basin["n_wells"] == 0).any():
         out.append(f"basin: no well has a value in {_months_text(basin.index[basin['n_wells'] == 0])}")
-    for kind in ("rain station", "gauge"):
+    for kind in listed:
+        if kind == "well":
+            continue
         for s in listed[kind]:
             gone = s.monthly.index[s.monthly.isna()]
             if len(gone):
                 out.append(f"{s.label}: {len(gone)} months missing (no data, or more than "
                            f"{prep['max_missing_days']} days missing): {_months_text(gone[:12])}"
                            + (" ..." if len(gone) > 12 else ""))
-    gone = forcings.index[forcings["precipitation"].isna()]
-    if len(gone):
-        out.append(f"precipitation: {len(gone)} months without areal precipitation (fewer than "
-                   f"{prep['min_rain_stations']} stations with a value): {_months_text(gone[:12])}"
-                   + (" ..." if len(gone) > 12 else ""))
     return out
+
+
+def _rain_warnings(params: dict, forcings: pd.DataFrame) -> list[str]:
+    gone = forcings.index[forcings["precipitation"].isna()]
+    if not len(gone):
+        return []
+    return [f"precipitation: {len(gone)} months without areal precipitation (fewer than "
+            f"{params['prepare']['min_rain_stations']} stations with a value): {_months_text(gone[:12])}"
+            + (" ..." if len(gone) > 12 else "")]
 
 
 def write_processed(tables: dict[str, pd.DataFrame], wells: pd.DataFrame, meta: dict,
@@ -483,16 +536,73 @@ def write_processed(tables: dict[str, pd.DataFrame], wells: pd.DataFrame, meta: 
         raise
 
 
+@dataclass
+class Core:
+    """The source-independent part of the processed data set (see :func:`core`)."""
+
+    levels: pd.DataFrame
+    filled: dict
+    basin: pd.DataFrame
+    wells: pd.DataFrame
+    warnings: list[str]
+
+    def counts(self, months: pd.DatetimeIndex, area) -> dict:
+        """The counts of ``meta.json`` that every source shares."""
+        return {
+            "months": len(months),
+            "wells_area": int((self.wells["area"] == area).sum()),
+            "wells_listed": int(self.wells["listed"].sum()),
+            "wells_not_listed": int((~self.wells["listed"]).sum()),
+        }
+
+    def level_counts(self) -> dict:
+        return {
+            "months_interpolated": sum(len(v) for v in self.filled.values()),
+            "months_missing_levels": int(self.levels.isna().sum().sum()),
+            "min_wells_in_basin": int(self.basin["n_wells"].min()),
+        }
+
+
+def core(params: dict, months: pd.DatetimeIndex, listed: dict[str, list[Station]],
+         others: list[Station]) -> Core:
+    """Levels with short gaps filled, the basin signal, the wells table and the warnings.
+
+    Parameters
+    ----------
+    params : dict
+        Uses ``basin``, ``prepare`` and ``split``.
+    months : DatetimeIndex
+        From :func:`month_index`.
+    listed : dict
+        ``"well"`` -> the listed wells, and any other kinds (rain stations,
+        gauges, forcings) whose missing months are reported; all already
+        checked with :func:`check_listed`.
+    others : list of Station
+        The wells of the area that ``basin.wells`` does not list (for ``wells.csv``).
+    """
+    split = params["split"]
+    levels, filled = _levels(listed["well"], params, months)
+    stats = training_stats(levels, split["train"])
+    z = anomalies(levels, stats)
+    basin_table = basin_signal(z)
+    corr = leave_one_out_correlation(z, split["train"])
+    wells = wells_table(listed["well"], others, stats, corr, params["prepare"]["min_coverage"])
+    warnings = warnings_for(params, listed, levels, filled, basin_table, wells)
+    return Core(levels, filled, basin_table, wells, warnings)
+
+
 def prepare(params: dict, raw: str | Path = "data/raw", out: str | Path = "data/processed") -> dict:
-    """Build ``data/processed/`` from the raw eHYD files (rules in the module docstring).
+    """Build ``data/processed/`` from the raw files (rules in the module docstring).
 
     Parameters
     ----------
     params : dict
         Settings as returned by :func:`gwtl.params.load_params`; reads ``basin``,
-        ``prepare`` and ``split``.
+        ``prepare`` and ``split``, and ``data.format`` (``"ehyd"`` when absent).
+        With ``data.format: csv`` also ``forecast.forcings``: the columns of
+        ``forcings.csv`` that must exist and meet ``prepare.min_coverage``.
     raw : str or Path
-        Folder with the eHYD mirror layout.
+        Folder with the eHYD mirror layout (or, for csv, holding ``csv/``).
     out : str or Path
         Folder to (re)write.
 
@@ -500,7 +610,7 @@ def prepare(params: dict, raw: str | Path = "data/raw", out: str | Path = "data/
     -------
     dict
         The content of ``meta.json``: basin, period, split, counts, the listed
-        rain stations and gauges, the interpolated months and the warnings.
+        rain stations and gauges, the forcings, the interpolated months and the warnings.
 
     Raises
     ------
@@ -508,45 +618,160 @@ def prepare(params: dict, raw: str | Path = "data/raw", out: str | Path = "data/
         Missing files, listed series without data or with too little coverage,
         too few wells or stations; raised before any output is written.
     """
-    raw = Path(raw)
+    if params.get("data", {}).get("format", "ehyd") == "csv":
+        return _prepare_csv(params, Path(raw), out)
+    return _prepare_ehyd(params, Path(raw), out)
+
+
+def _prepare_ehyd(params: dict, raw: Path, out: str | Path) -> dict:
     basin, prep, split = params["basin"], params["prepare"], params["split"]
     months = month_index(prep["start"], prep["end"])
     _check_ids(params, raw)
     listed = _read_listed(params, raw, months)
-    _check_listed(params, listed, raw)
+    check_listed(params, listed, lambda s: _data_span(s, raw))
 
-    levels, filled = _levels(listed["well"], params, months)
-    stats = training_stats(levels, split["train"])
-    z = anomalies(levels, stats)
-    basin_table = basin_signal(z)
-    corr = leave_one_out_correlation(z, split["train"])
+    done = core(params, months, listed, _unlisted_area_wells(params, raw, months))
     forcings = _forcings(listed, params, months)
-    wells = _wells_table(params, raw, months, listed["well"], stats, corr)
-    warnings = _warnings(params, listed, levels, filled, forcings, basin_table, wells)
-
+    warnings = done.warnings + _rain_warnings(params, forcings)
     gauge_xy = _gauge_coordinates(raw, basin["gauges"])
+    n_rain = len(listed["rain station"])
     meta = {
+        "format": "ehyd",
         "basin": basin["name"],
         "area": basin["area"],
         "period": [prep["start"], prep["end"]],
         "split": {k: list(v) for k, v in split.items()},
         "settings": dict(prep),
         "counts": {
-            "months": len(months),
-            "wells_area": int((wells["area"] == basin["area"]).sum()),
-            "wells_listed": len(listed["well"]),
-            "wells_not_listed": int((~wells["listed"]).sum()),
-            "rain_stations": len(listed["rain station"]),
+            **done.counts(months, basin["area"]),
+            "rain_stations": n_rain,
             "gauges": len(listed["gauge"]),
-            "months_interpolated": sum(len(v) for v in filled.values()),
-            "months_missing_levels": int(levels.isna().sum().sum()),
-            "min_wells_in_basin": int(basin_table["n_wells"].min()),
+            "forcings": forcings.shape[1],
+            **done.level_counts(),
             "months_without_precipitation": int(forcings["precipitation"].isna().sum()),
         },
         "rain_stations": [_station_meta(s, gauge_xy) for s in listed["rain station"]],
         "gauges": [_station_meta(s, gauge_xy) for s in listed["gauge"]],
-        "interpolated": filled,
+        "forcings": [
+            forcing_meta("precipitation", forcings["precipitation"], "sum", "daily",
+                         f"areal precipitation (mm/month), mean of {n_rain} rain stations"),
+            *(forcing_meta(f"discharge_{s.hzb}", s.monthly, "mean", "daily",
+                           f"discharge (m³/s) at gauge {s.hzb} {s.meta['name']}") for s in listed["gauge"]),
+        ],
+        "interpolated": done.filled,
         "warnings": warnings,
     }
-    write_processed({"levels": levels, "basin": basin_table, "forcings": forcings}, wells, meta, out)
+    write_processed({"levels": done.levels, "basin": done.basin, "forcings": forcings}, done.wells, meta, out)
+    return meta
+
+
+def forcing_meta(name: str, monthly: pd.Series, how: str, resolution: str, description: str) -> dict:
+    """The entry of one column of ``forcings.csv`` in ``meta.json["forcings"]``."""
+    return {"name": name, "description": description, "how": how, "resolution": resolution,
+            "coverage": round(coverage(monthly), 4), "months_missing": int(monthly.isna().sum())}
+
+
+# --------------------------------------------------------------------------- CSV layout
+
+
+def to_months(values: pd.Series, months: pd.DatetimeIndex, how: str, max_missing_days: int) -> tuple[pd.Series, str]:
+    """Monthly values of one dated series of the CSV layout and its resolution (``"daily"`` or ``"monthly"``).
+
+    Daily series (:func:`gwtl.csv_source.is_daily`) go through :func:`daily_values`
+    and :func:`monthly_from_daily` (``how`` and the missing-days rule); monthly
+    series through :func:`monthly_values` (each value is its month's).
+    """
+    if is_daily(values.index):
+        return monthly_from_daily(daily_values(values, months), how, max_missing_days), "daily"
+    return monthly_values(values, months), "monthly"
+
+
+def _csv_well(data: CsvBasin, well: int, months: pd.DatetimeIndex, params: dict) -> tuple[Station, str]:
+    row = data.wells.loc[well]
+    values = data.well_values(well)
+    monthly, resolution = to_months(values, months, "mean", params["prepare"]["max_missing_days"])
+    meta = {"hzb": int(well), "name": row["name"], "area": data.area_of(well, params["basin"]["area"]),
+            "lon": float(row["lon"]), "lat": float(row["lat"]),
+            "elevation": None if pd.isna(row["elevation"]) else float(row["elevation"]),
+            "values": values}
+    return Station("well", int(well), meta, monthly.rename(str(well)), coverage(monthly)), resolution
+
+
+def _csv_span(station: Station) -> str:
+    values = station.meta["values"].dropna()
+    if values.empty:
+        return "the CSV files hold no value for it"
+    return f"its values cover {values.index[0]:%Y-%m}..{values.index[-1]:%Y-%m}"
+
+
+def _prepare_csv(params: dict, raw: Path, out: str | Path) -> dict:
+    """``data/processed/`` from ``raw/csv`` (the CSV layout of :mod:`gwtl.csv_source`).
+
+    Also reads ``forecast.forcings``: columns of ``forcings.csv`` that must exist
+    and pass the coverage check (every column is prepared). ``meta.json`` gets
+    ``format: csv``, empty ``rain_stations`` and ``gauges``, ``forcings`` (one
+    entry per column, with ``named``) and ``daily_levels`` (ids of wells given
+    as daily levels).
+    """
+    basin, prep, split = params["basin"], params["prepare"], params["split"]
+    named = list(params["forecast"]["forcings"])
+    months = month_index(prep["start"], prep["end"])
+    check_min_wells(params)
+    folder = raw / CSV_FOLDER
+    if not folder.is_dir():
+        raise PrepareError(f"raw folder {folder} not found; run the fetch stage first (dvc repro fetch) "
+                           "with data.format: csv")
+    try:
+        data = read_csv_basin(folder)
+    except CsvLayoutError as err:
+        raise PrepareError(f"prepare: {err}\nFix the files in data.source and run the fetch stage again.") from None
+    problems = listed_problems(data, basin["wells"])
+    absent = [n for n in named if n not in data.forcings.columns]
+    if absent:
+        problems.append(f"forecast.forcings: {', '.join(absent)} not a column of forcings.csv (its columns: "
+                        f"{', '.join(data.forcings.columns)}); fix forecast.forcings in params.yaml or the file")
+    if problems:
+        raise PrepareError("prepare: " + "\n".join(problems))
+
+    wells, daily = [], []
+    for well in basin["wells"]:
+        station, resolution = _csv_well(data, well, months, params)
+        wells.append(station)
+        if resolution == "daily":
+            daily.append(well)
+    listed_set = set(basin["wells"])
+    others = [_csv_well(data, int(w), months, params)[0] for w in data.wells.index
+              if w not in listed_set and (not data.has_area or data.area_of(w, None) == basin["area"])]
+
+    forcings, columns = pd.DataFrame(index=months), []
+    for name in data.forcings.columns:
+        how = aggregation(name)
+        monthly, resolution = to_months(data.forcings[name].rename(name), months, how, prep["max_missing_days"])
+        how = how if resolution == "daily" else "as given"
+        text = f"{resolution} values, monthly {how}" if resolution == "daily" else "monthly values as given"
+        meta = {"name": text, "how": how, "resolution": resolution, "values": data.forcings[name]}
+        columns.append(Station("forcing", name, meta, monthly, coverage(monthly)))
+        forcings[name] = monthly
+    forcings.index.name = "month"
+    check_listed(params, {"well": wells, "forcing": [s for s in columns if s.hzb in named]}, _csv_span)
+
+    done = core(params, months, {"well": wells, "forcing": columns}, others)
+    meta = {
+        "format": "csv",
+        "basin": basin["name"],
+        "area": basin["area"],
+        "period": [prep["start"], prep["end"]],
+        "split": {k: list(v) for k, v in split.items()},
+        "settings": dict(prep),
+        "counts": {**done.counts(months, basin["area"]), "rain_stations": 0, "gauges": 0,
+                   "forcings": forcings.shape[1], **done.level_counts()},
+        "rain_stations": [],
+        "gauges": [],
+        "forcings": [{**forcing_meta(s.hzb, s.monthly, s.meta["how"], s.meta["resolution"], s.meta["name"]),
+                      "named": s.hzb in named} for s in columns],
+        "daily_levels": daily,
+        "interpolated": done.filled,
+        "warnings": done.warnings,
+    }
+    write_processed({"levels": done.levels, "basin": done.basin, "forcings": forcings}, done.wells, meta, out)
     return meta
