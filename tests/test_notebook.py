@@ -6,6 +6,12 @@ import pytest
 from gwtl.notebook import main
 
 
+@pytest.fixture(autouse=True)
+def cold_kernels(monkeypatch):
+    """These tests run the cold path; tests/test_kernel_pool.py covers warm kernels."""
+    monkeypatch.setenv("GWTL_WARM_KERNELS", "0")
+
+
 def write_notebook(path, body: str):
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("x = 1\nname = 'a'")
@@ -31,3 +37,11 @@ def test_failure_leaves_no_declared_output(tmp_path):
         main([str(source), str(out), "--quiet"])
     assert not out.exists() and not out.with_suffix(".html").exists()
     assert (tmp_path / "reports" / "run.failed.ipynb").exists()
+
+
+def test_cell_output_is_streamed(tmp_path, capsys):
+    source, out = tmp_path / "nb.ipynb", tmp_path / "reports" / "run.ipynb"
+    write_notebook(source, "import sys\nprint('value', x * 2)\nprint('careful', file=sys.stderr)")
+    main([str(source), str(out), "-p", "x", "21"])
+    streamed = capsys.readouterr()
+    assert "value 42" in streamed.out and "careful" in streamed.err
