@@ -149,6 +149,7 @@ def main() -> None:
     noop = time.perf_counter() - noop_start
     if "Running stage" in again:
         raise SystemExit("the second dvc repro was not a no-op")
+    subprocess.run([sys.executable, "-m", "gwtl.kernel_pool", "stop"], cwd=project, env=env)
     report = summarize(project, total, stages, noop)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
