@@ -1,0 +1,258 @@
+"""Training with masked MSE, mini-batches over whole tensors and early stopping.
+
+Rows come from :func:`split_rows`: training rows lie wholly in the training
+period (inputs and all targets), validation targets are those whose month lies
+in the validation period and whose inputs end within it. Test months never
+reach training, early stopping or tuning.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch._dynamo  # noqa: F401  (torch.optim imports it on first use; here it is not timed as training)
+
+from .dataset import Samples, period
+from .model import LSTMForecaster, is_frozen, set_trainable
+
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class History:
+    """Losses per epoch (masked MSE in scaled units) and the epoch kept."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+
+    @property
+    def best_val(self) -> float:
+        return self.val_loss[self.best_epoch - 1]
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Columns ``epoch`` (from 1), ``train_loss``, ``val_loss``."""
+        return pd.DataFrame(
+            {
+                "epoch": np.arange(1, self.epochs + 1),
+                "train_loss": self.train_loss,
+                "val_loss": self.val_loss,
+            }
+        )
+
+
+def set_threads(n: int) -> None:
+    """Use ``n`` intra-op threads in torch (``train.threads`` in params.yaml)."""
+    torch.set_num_threads(int(n))
+
+
+def split_rows(samples: Samples, split: dict) -> tuple[Pair, Pair]:
+    """Training and validation arrays ``(x, y)`` of ``samples``.
+
+    Training rows: the whole input sequence and all targets lie in
+    ``split["train"]``. Validation: targets whose month lies in
+    ``split["validation"]`` for rows whose inputs end by the end of that period
+    (so no forcing of the test period enters early stopping); other targets
+    are NaN and rows without any target are dropped.
+    """
+    train_rows = samples.within(split["train"])
+    _, val_end = period(split["validation"])
+    last_input = samples.issue + pd.DateOffset(months=max(samples.leads))
+    val_mask = samples.in_period(split["validation"]) & np.asarray(last_input <= val_end)[:, None]
+    val_rows = val_mask.any(axis=1)
+    y_val = np.where(val_mask, samples.y, np.nan)[val_rows]
+    return (samples.x[train_rows], samples.y[train_rows]), (samples.x[val_rows], y_val)
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over entries where ``mask`` is true (``target`` holds 0 elsewhere)."""
+    return ((pred - target) ** 2 * mask).sum() / mask.sum().clamp(min=1)
+
+
+def _tensors(pair: Pair, name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x, y = (torch.as_tensor(np.asarray(a, dtype=np.float32)) for a in pair)
+    mask = torch.isfinite(y)
+    rows = mask.any(dim=1)
+    if not bool(rows.any()):
+        raise ValueError(f"no {name} sample has an observed target; check the split periods and the data")
+    return x[rows], torch.nan_to_num(y[rows]), mask[rows].float()
+
+
+def fit(
+    model: torch.nn.Module,
+    train: Pair,
+    val: Pair,
+    *,
+    lr: float,
+    batch: int,
+    max_epochs: int,
+    patience: int,
+    seed: int,
+) -> History:
+    """Train ``model`` in place with Adam and early stopping; keep the best weights.
+
+    Parameters
+    ----------
+    model : LSTMForecaster (or any module mapping x to (n, n_leads))
+        Only weights with ``requires_grad`` train.
+    train, val : (x, y)
+        Inputs (n, time, features) and scaled targets (n, n_leads), NaN where
+        missing; the loss ignores NaN targets and rows without any.
+    lr, batch, max_epochs, patience : learning rate, batch size, epoch limit,
+        epochs without a better validation loss before stopping.
+    seed : int
+        Seeds the batch order and dropout; same seed, same weights (CPU).
+
+    Notes
+    -----
+    When the LSTM of an :class:`LSTMForecaster` is frozen it runs in eval mode
+    and its output cannot change, so it is computed once and only the head
+    trains on it: the same result as running it every step, only faster.
+    """
+    torch.manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)
+    x_train, y_train, m_train = _tensors(train, "training")
+    x_val, y_val, m_val = _tensors(val, "validation")
+    step = model
+    if isinstance(model, LSTMForecaster) and is_frozen(model, "lstm"):
+        model.train()  # frozen LSTM stays in eval mode
+        with torch.no_grad():
+            x_train, x_val = model.encode(x_train), model.encode(x_val)
+        step = model.decode
+    weights = [p for p in model.parameters() if p.requires_grad]
+    if not weights:
+        raise ValueError("the model has no trainable weight; see set_trainable")
+    optimizer = torch.optim.Adam(weights, lr=lr, fused=True)  # fused: fewer small ops per step
+    history = History()
+    best_loss, best_state, n = float("inf"), copy.deepcopy(model.state_dict()), len(x_train)
+    for epoch in range(1, max_epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=order)
+        total = torch.zeros(())
+        for start in range(0, n, batch):
+            idx = perm[start : start + batch]
+            loss = masked_mse(step(x_train[idx]), y_train[idx], m_train[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * m_train[idx].sum()
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(masked_mse(step(x_val), y_val, m_val))
+        history.train_loss.append(float(total / m_train.sum()))
+        history.val_loss.append(val_loss)
+        if val_loss < best_loss:
+            best_loss, history.best_epoch = val_loss, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        elif epoch - history.best_epoch >= patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+def predict(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """Forecasts (n, n_leads) in scaled units, eval mode and no gradients."""
+    model.eval()
+    with torch.no_grad():
+        return model(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy().astype(float)
+
+
+def fit_members(
+    model: LSTMForecaster,
+    parts: list[str],
+    train: Pair,
+    val: Pair,
+    *,
+    seeds: list[int],
+    lr: float,
+    batch: int,
+    max_epochs: int,
+    patience: int,
+) -> tuple[list[LSTMForecaster], list[History]]:
+    """Fine-tune one copy of ``model`` per seed, training only ``parts``.
+
+    Each member is a copy of ``model`` trained like :func:`fit` (Adam, masked
+    MSE, batches of ``batch`` rows, early stopping on ``val``, best weights
+    kept). When only the head trains, the frozen LSTM's states are computed
+    once and all members train together as one stacked head: Adam updates
+    every weight on its own gradient, so a member's updates depend only on its
+    own loss, batch order (seeded by its seed) and dropout masks. This gives
+    the members of :func:`fit` in distribution (not bit for bit: the dropout
+    masks come from one seeded stream) several times faster.
+    """
+    if list(parts) != ["head"]:
+        members, histories = [], []
+        for seed in seeds:
+            member = set_trainable(copy.deepcopy(model), parts)
+            histories.append(fit(member, train, val, lr=lr, batch=batch, max_epochs=max_epochs,
+                                 patience=patience, seed=seed))
+            members.append(member)
+        return members, histories
+    return _fit_heads(model, train, val, seeds=seeds, lr=lr, batch=batch, max_epochs=max_epochs, patience=patience)
+
+
+def _fit_heads(model, train, val, *, seeds, lr, batch, max_epochs, patience):
+    """:func:`fit_members` for a frozen LSTM: all members' heads in one stacked tensor."""
+    torch.manual_seed(seeds[0])
+    orders = [torch.Generator().manual_seed(seed) for seed in seeds]
+    x_train, y_train, m_train = _tensors(train, "training")
+    x_val, y_val, m_val = _tensors(val, "validation")
+    model.eval()
+    with torch.no_grad():
+        s_train, s_val = model.encode(x_train), model.encode(x_val)  # (n, leads, hidden)
+    k, n, rate = len(seeds), len(s_train), model.dropout.p
+    weight = model.head.weight.detach().clone().expand(k, -1, -1).clone().requires_grad_(True)
+    bias = model.head.bias.detach().clone().expand(k, -1).clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([weight, bias], lr=lr, fused=True)
+
+    def losses(states, target, mask, train_mode):
+        states = torch.nn.functional.dropout(states, rate, training=train_mode)
+        pred = (states * weight[:, None]).sum(dim=-1) + bias[:, None]  # (k, rows, leads)
+        return ((pred - target) ** 2 * mask).sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp(min=1)
+
+    histories = [History() for _ in seeds]
+    best_loss = torch.full((k,), float("inf"))
+    best_weight, best_bias = weight.detach().clone(), bias.detach().clone()
+    active = torch.ones(k, dtype=torch.bool)
+    for epoch in range(1, max_epochs + 1):
+        perms = torch.stack([torch.randperm(n, generator=g) for g in orders])  # (k, n)
+        total = torch.zeros(k)
+        for start in range(0, n, batch):
+            idx = perms[:, start : start + batch]
+            loss = losses(s_train[idx], y_train[idx], m_train[idx], True)
+            optimizer.zero_grad()
+            loss.sum().backward()
+            optimizer.step()
+            total += loss.detach() * m_train[idx].sum(dim=(1, 2))
+        with torch.no_grad():
+            val_loss = losses(s_val.expand(k, -1, -1, -1), y_val.expand(k, -1, -1), m_val.expand(k, -1, -1), False)
+        train_loss = total / m_train.sum()
+        for j in torch.nonzero(active).flatten().tolist():
+            histories[j].train_loss.append(float(train_loss[j]))
+            histories[j].val_loss.append(float(val_loss[j]))
+        better = active & (val_loss < best_loss)
+        best_loss = torch.where(better, val_loss, best_loss)
+        best_weight[better], best_bias[better] = weight.detach()[better], bias.detach()[better]
+        for j in torch.nonzero(better).flatten().tolist():
+            histories[j].best_epoch = epoch
+        active &= torch.tensor([epoch - h.best_epoch < patience for h in histories])
+        if not active.any():
+            break
+    members = []
+    for j in range(k):
+        member = set_trainable(copy.deepcopy(model), ["head"])
+        with torch.no_grad():
+            member.head.weight.copy_(best_weight[j])
+            member.head.bias.copy_(best_bias[j])
+        member.eval()
+        members.append(member)
+    return members, histories

@@ -1,0 +1,299 @@
+"""Stage logic: pre-train on the basin signal, fine-tune per well (TL), train per well from scratch (IT).
+
+``run_pretrain`` tunes an LSTM on the basin signal (``Processed.series("basin")``)
+and trains it; ``run_finetune`` copies it once per seed, trains only the parts
+named in ``finetune.trainable`` on one well and takes the median of the members;
+``run_it`` tunes and trains LSTMs on one well from scratch (the IT-LSTM). Rows
+for training, early stopping and tuning come from :func:`gwtl.train.split_rows`:
+nothing of the test period, and no level after the issue month, reaches them.
+
+Outputs (each folder is written to a temporary sibling and renamed into place)
+--------------------------------------------------------------------------------
+``models/pretrain/``
+    ``model.pt``        ``torch.save`` dict: ``config`` (LSTMForecaster arguments),
+                        ``hyperparameters`` (window, hidden, layers, dropout, lr,
+                        batch, val_loss), ``features``, ``leads``, ``window``,
+                        ``target``, ``mode``, ``state_dict``.
+    ``config.json``     the same without weights.
+    ``trials.csv``      one row per Optuna trial: ``trial, window, hidden, layers,
+                        dropout, lr, batch, val_loss, epochs, best_epoch, seconds``.
+    ``history.csv``     ``epoch, train_loss, val_loss`` of the final model (masked
+                        MSE in scaled units; a DVC plot).
+    ``predictions.csv`` :mod:`gwtl.predictions` table, ``well`` = ``basin``,
+                        ``model`` = ``pretrain`` (levels in basin-signal units).
+    ``cost.json``       ``wall_s, cpu_s, trials, epochs, trainable_params, threads``.
+
+``models/finetune/<well>/`` (TL-LSTM)
+    ``model.pt``        as above but, instead of ``state_dict``: ``seeds``,
+                        ``trained`` (the parts trained, ``finetune.trainable``),
+                        ``state_dicts`` (one per member, weights of the trained
+                        parts only) and ``base_state_dict`` (the untrained parts'
+                        weights, shared by all members, or None);
+                        :func:`load_members` rebuilds the members.
+    ``predictions.csv`` ``model`` = ``tl``: median of the members' forecasts
+                        (median in scaled units, then converted to levels).
+    ``history.csv``     ``member, epoch, train_loss, val_loss``.
+    ``cost.json``       ``wall_s, cpu_s, epochs`` (list, one per member),
+                        ``trainable_params, seeds, threads``.
+
+``models/it/<well>/`` (IT-LSTM)
+    as ``finetune`` with ``model`` = ``it``, plus ``config.json`` and ``trials.csv``
+    of the well's own search; ``cost.json`` also holds ``trials`` and its times
+    include the search.
+
+Cost: ``wall_s`` (``time.perf_counter``) and ``cpu_s`` (``time.process_time``,
+all threads) from the start of the function to the end of training and
+prediction, data loading included, writing excluded; TL and IT are measured the
+same way. Pre-training is counted once in ``models/pretrain/cost.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .dataset import Samples, make_samples
+from .model import PARTS, LSTMForecaster, build_model, count_trainable
+from .params import load_params, validate
+from .predictions import prediction_table, write_predictions
+from .processed import Processed, load_processed
+from .train import fit_members, predict, set_threads, split_rows
+from .tune import train_config, tune
+
+
+@dataclass
+class StageResult:
+    """What a stage wrote, for notebooks and tests."""
+
+    out: Path
+    predictions: pd.DataFrame
+    history: pd.DataFrame
+    cost: dict
+    config: dict
+    trials: pd.DataFrame | None = field(default=None)
+
+
+class _Clock:
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def read(self) -> dict:
+        return {"wall_s": round(time.perf_counter() - self.wall, 3), "cpu_s": round(time.process_time() - self.cpu, 3)}
+
+
+@contextmanager
+def _atomic_folder(out: Path):
+    """Yield a temporary folder beside ``out``; on success it replaces ``out``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        if out.exists():
+            old = out.with_name(f".{out.name}.{os.getpid()}.old")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _params(params: dict | str | Path) -> dict:
+    return load_params(params) if isinstance(params, (str, Path)) else validate(params)
+
+
+def _check_well(params: dict, well) -> str:
+    wells = [str(w) for w in params["basin"]["wells"]]
+    if str(well) not in wells:
+        raise ValueError(f"well {well} is not in basin.wells of params.yaml (wells: {', '.join(wells[:5])}, ...); "
+                         "add it there and rerun prepare, or choose a listed well")
+    return str(well)
+
+
+def _processed(processed: str | Path | Processed) -> Processed:
+    if isinstance(processed, Processed):
+        return processed
+    if not (Path(processed) / "levels.csv").exists():
+        raise FileNotFoundError(f"{processed}/levels.csv not found: run `dvc repro prepare` first")
+    return load_processed(processed)
+
+
+def well_samples(params: dict, data: Processed, well: str, window: int) -> Samples:
+    """Samples of ``well`` (or ``"basin"``) with the forecast settings of ``params``."""
+    fc = params["forecast"]
+    missing = [f for f in fc["forcings"] if f not in data.forcings.columns]
+    if missing:
+        raise ValueError(f"forcings {missing} of forecast.forcings are not in the prepared data "
+                         f"(it has {list(data.forcings.columns)}); rerun `dvc repro prepare`")
+    return make_samples(data.series(well), data.forcings[fc["forcings"]], window=window, leads=fc["leads"],
+                        mode=fc["mode"], target=fc["target"], train=params["split"]["train"])
+
+
+def _describe(samples: Samples, model: LSTMForecaster, hyper: dict, params: dict) -> dict:
+    return {"config": model.config, "hyperparameters": hyper, "features": samples.features,
+            "leads": samples.leads, "window": samples.window, "target": samples.target,
+            "mode": params["forecast"]["mode"]}
+
+
+def load_pretrained(folder: str | Path = "models/pretrain") -> tuple[LSTMForecaster, dict]:
+    """The pre-trained model and its description (``model.pt`` without weights)."""
+    path = Path(folder) / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro pretrain` first")
+    saved = torch.load(path, weights_only=True)
+    model = build_model(saved["config"])
+    model.load_state_dict(saved["state_dict"])
+    return model, {k: v for k, v in saved.items() if k != "state_dict"}
+
+
+def _check_matches(info: dict, samples: Samples, params: dict) -> None:
+    got = {"features": samples.features, "leads": samples.leads, "target": samples.target,
+           "mode": params["forecast"]["mode"]}
+    for key, value in got.items():
+        if info[key] != value:
+            raise ValueError(f"the pre-trained model has {key} {info[key]!r} but params.yaml now gives {value!r}; "
+                             "run `dvc repro pretrain` first")
+
+
+def run_pretrain(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
+                 out: str | Path = "models/pretrain", log=print) -> StageResult:
+    """Tune and train the basin model; write ``out`` (see the module docstring)."""
+    params = _params(params)
+    data = _processed(processed)
+    clock = _Clock()
+    set_threads(params["train"]["threads"])
+    result = tune(lambda window: well_samples(params, data, "basin", window), params["pretrain"]["search"],
+                  params["split"], trials=params["pretrain"]["trials"], seed=params["pretrain"]["seed"],
+                  max_epochs=params["train"]["max_epochs"], patience=params["train"]["patience"], log=log)
+    samples = well_samples(params, data, "basin", result.best["window"])
+    model = result.model
+    table = prediction_table(samples, samples.to_level(predict(model, samples.x)),
+                             model="pretrain", well="basin", split=params["split"])
+    cost = {**clock.read(), "trials": len(result.table), "epochs": result.history.epochs,
+            "trainable_params": count_trainable(model), "threads": params["train"]["threads"]}
+    info = _describe(samples, model, result.best, params)
+    history = result.history.to_frame()
+    with _atomic_folder(Path(out)) as tmp:
+        torch.save({**info, "state_dict": model.state_dict()}, tmp / "model.pt")
+        (tmp / "config.json").write_text(json.dumps(info, indent=2))
+        result.table.to_csv(tmp / "trials.csv", index=False, float_format="%.6g")
+        history.to_csv(tmp / "history.csv", index=False, float_format="%.6g")
+        write_predictions(table, tmp / "predictions.csv")
+        (tmp / "cost.json").write_text(json.dumps(cost, indent=2))
+    return StageResult(Path(out), table, history, cost, info, result.table)
+
+
+def _ensemble(samples: Samples, members: list[LSTMForecaster]) -> np.ndarray:
+    """Median of the members' scaled forecasts, in levels."""
+    return samples.to_level(np.median([predict(m, samples.x) for m in members], axis=0))
+
+
+def _write_members(out: Path, info: dict, members, seeds, histories, table, cost, trained: list[str],
+                   trials=None) -> pd.DataFrame:
+    history = pd.concat([h.to_frame().assign(member=i) for i, h in enumerate(histories)], ignore_index=True)
+    history = history[["member", "epoch", "train_loss", "val_loss"]]
+    frozen = [p for p in PARTS if p not in trained]
+    saved = {**info, "seeds": seeds, "trained": trained,
+             "state_dicts": [_part_state(m, trained) for m in members],
+             "base_state_dict": _part_state(members[0], frozen) if frozen else None}
+    with _atomic_folder(out) as tmp:
+        torch.save(saved, tmp / "model.pt")
+        if trials is not None:
+            (tmp / "config.json").write_text(json.dumps(info, indent=2))
+            trials.to_csv(tmp / "trials.csv", index=False, float_format="%.6g")
+        history.to_csv(tmp / "history.csv", index=False, float_format="%.6g")
+        write_predictions(table, tmp / "predictions.csv")
+        (tmp / "cost.json").write_text(json.dumps(cost, indent=2))
+    return history
+
+
+def _part_state(model: LSTMForecaster, parts: list[str]) -> dict:
+    return {k: v for k, v in model.state_dict().items() if k.split(".")[0] in parts}
+
+
+def load_members(folder: str | Path) -> tuple[list[LSTMForecaster], dict]:
+    """The member models of a ``finetune`` or ``it`` folder and their description."""
+    path = Path(folder) / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the finetune or it_lstm stage of this well first")
+    saved = torch.load(path, weights_only=True)
+    members = []
+    for state in saved["state_dicts"]:
+        model = build_model(saved["config"])
+        model.load_state_dict({**(saved["base_state_dict"] or {}), **state})
+        members.append(model.eval())
+    return members, {k: v for k, v in saved.items() if k not in ("state_dicts", "base_state_dict")}
+
+
+def run_finetune(params: dict | str | Path, well, processed: str | Path | Processed = "data/processed",
+                 pretrain: str | Path = "models/pretrain", out: str | Path | None = None) -> StageResult:
+    """Fine-tune the pre-trained model on ``well`` (TL-LSTM); write ``out`` (default models/finetune/<well>)."""
+    params = _params(params)
+    well = _check_well(params, well)
+    out = Path(out) if out is not None else Path("models/finetune") / well
+    base, info = load_pretrained(pretrain)
+    data = _processed(processed)
+    clock = _Clock()
+    set_threads(params["train"]["threads"])
+    ft, tr = params["finetune"], params["train"]
+    samples = well_samples(params, data, well, info["window"])
+    _check_matches(info, samples, params)
+    pairs = split_rows(samples, params["split"])
+    seeds = list(range(ft["seeds"]))
+    members, histories = fit_members(base, ft["trainable"], *pairs, seeds=seeds, lr=ft["lr"],
+                                     batch=info["hyperparameters"]["batch"], max_epochs=tr["max_epochs"],
+                                     patience=tr["patience"])
+    table = prediction_table(samples, _ensemble(samples, members), model="tl", well=well, split=params["split"])
+    cost = {**clock.read(), "epochs": [h.epochs for h in histories],
+            "trainable_params": count_trainable(members[0]), "seeds": seeds, "threads": tr["threads"]}
+    info = {**info, "finetune_lr": ft["lr"]}
+    history = _write_members(out, info, members, seeds, histories, table, cost, list(ft["trainable"]))
+    return StageResult(out, table, history, cost, info)
+
+
+def run_it(params: dict | str | Path, well, processed: str | Path | Processed = "data/processed",
+           out: str | Path | None = None, log=print) -> StageResult:
+    """Tune and train LSTMs on ``well`` from scratch (IT-LSTM); write ``out`` (default models/it/<well>).
+
+    The search uses ``pretrain.search`` with ``it_lstm.trials`` trials (sampler
+    seeded with ``pretrain.seed``); members use seeds ``0 .. it_lstm.seeds-1``.
+    """
+    params = _params(params)
+    well = _check_well(params, well)
+    out = Path(out) if out is not None else Path("models/it") / well
+    data = _processed(processed)
+    clock = _Clock()
+    set_threads(params["train"]["threads"])
+    tr = params["train"]
+    result = tune(lambda window: well_samples(params, data, well, window), params["pretrain"]["search"],
+                  params["split"], trials=params["it_lstm"]["trials"], seed=params["pretrain"]["seed"],
+                  max_epochs=tr["max_epochs"], patience=tr["patience"], log=log)
+    samples = well_samples(params, data, well, result.best["window"])
+    pairs = split_rows(samples, params["split"])
+    seeds = list(range(params["it_lstm"]["seeds"]))
+    members, histories = [], []
+    for seed in seeds:
+        model, history = train_config(result.best, pairs, samples.x.shape[2], samples.leads,
+                                      seed=seed, max_epochs=tr["max_epochs"], patience=tr["patience"])
+        members.append(model)
+        histories.append(history)
+    table = prediction_table(samples, _ensemble(samples, members), model="it", well=well, split=params["split"])
+    cost = {**clock.read(), "trials": len(result.table), "epochs": [h.epochs for h in histories],
+            "trainable_params": count_trainable(members[0]), "seeds": seeds, "threads": tr["threads"]}
+    info = _describe(samples, members[0], result.best, params)
+    history = _write_members(out, info, members, seeds, histories, table, cost, list(PARTS),
+                             trials=result.table)
+    return StageResult(out, table, history, cost, info, result.table)
