@@ -2,13 +2,24 @@
 
 Rows come from :func:`split_rows`: training rows lie wholly in the training
 period (inputs and all targets), validation targets are those whose month lies
-in the validation period and whose inputs end within it. Test months never
-reach training, early stopping or tuning.
+in the validation period. Test months never reach training, early stopping or
+tuning.
+
+Determinism: the seed fixes weight initialization (callers seed before building
+a model), batch order and dropout. The CPU kernels used here are deterministic
+(the tests check that the same seed gives the same weights), so the global
+``torch.use_deterministic_algorithms`` switch is not needed.
+
+Threads: these models are tiny, so one torch thread is fastest; with two
+threads on the 2-core machine training took as long in wall time and twice the
+CPU time, and when other processes compete for the cores OpenMP threads wait on
+each other and training slowed down many times (``train.threads``).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +27,7 @@ import pandas as pd
 import torch
 import torch._dynamo  # noqa: F401  (torch.optim imports it on first use; here it is not timed as training)
 
-from .dataset import Samples, period
+from .dataset import Samples
 from .model import LSTMForecaster, is_frozen, set_trainable
 
 Pair = tuple[np.ndarray, np.ndarray]
@@ -58,15 +69,15 @@ def split_rows(samples: Samples, split: dict) -> tuple[Pair, Pair]:
     """Training and validation arrays ``(x, y)`` of ``samples``.
 
     Training rows: the whole input sequence and all targets lie in
-    ``split["train"]``. Validation: targets whose month lies in
-    ``split["validation"]`` for rows whose inputs end by the end of that period
-    (so no forcing of the test period enters early stopping); other targets
-    are NaN and rows without any target are dropped.
+    ``split["train"]`` (:meth:`Samples.within`). Validation: the targets whose
+    month lies in ``split["validation"]`` (:meth:`Samples.in_period`); other
+    targets are NaN and rows without any target are dropped. A validation row
+    may carry forcings after the validation period in its input sequence, but
+    :class:`LSTMForecaster` reads lead ``h`` at month ``t+h``, so no forecast
+    of a validation month depends on a later month.
     """
     train_rows = samples.within(split["train"])
-    _, val_end = period(split["validation"])
-    last_input = samples.issue + pd.DateOffset(months=max(samples.leads))
-    val_mask = samples.in_period(split["validation"]) & np.asarray(last_input <= val_end)[:, None]
+    val_mask = samples.in_period(split["validation"])
     val_rows = val_mask.any(axis=1)
     y_val = np.where(val_mask, samples.y, np.nan)[val_rows]
     return (samples.x[train_rows], samples.y[train_rows]), (samples.x[val_rows], y_val)
@@ -96,6 +107,7 @@ def fit(
     max_epochs: int,
     patience: int,
     seed: int,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> History:
     """Train ``model`` in place with Adam and early stopping; keep the best weights.
 
@@ -110,6 +122,9 @@ def fit(
         epochs without a better validation loss before stopping.
     seed : int
         Seeds the batch order and dropout; same seed, same weights (CPU).
+    on_epoch : callable, optional
+        Called after every epoch with the epoch and the best validation loss so
+        far (Optuna pruning raises from here to stop a poor trial).
 
     Notes
     -----
@@ -154,6 +169,8 @@ def fit(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         elif epoch - history.best_epoch >= patience:
             break
+        if on_epoch is not None:
+            on_epoch(epoch, best_loss)
     model.load_state_dict(best_state)
     model.eval()
     return history

@@ -297,3 +297,57 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
     history = _write_members(out, info, members, seeds, histories, table, cost, list(PARTS),
                              trials=result.table)
     return StageResult(out, table, history, cost, info, result.table)
+
+
+# ----------------------------------------------------------------------------- notebook views
+
+
+def nse_by_split(table: pd.DataFrame) -> pd.DataFrame:
+    """NSE of a predictions table per split (rows) and lead (columns)."""
+    from .metrics import nse
+
+    rows = table[table["split"].isin(["train", "validation", "test"])]
+    scores = {(split, lead): nse(g["observed"], g["forecast"]) for (split, lead), g in rows.groupby(["split", "lead"])}
+    frame = pd.Series(scores).unstack()
+    frame.index.name, frame.columns.name = "split", "lead"
+    return frame.reindex([s for s in ("train", "validation", "test") if s in frame.index]).round(3)
+
+
+def forecast_figure(table: pd.DataFrame, title: str):
+    """Observed level and forecasts at the first and the largest lead over validation and test."""
+    import matplotlib.pyplot as plt
+
+    shown = table[table["split"].isin(["validation", "test"])]
+    leads = sorted(shown["lead"].unique())
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    first = shown[shown["lead"] == leads[0]].sort_values("month")
+    ax.plot(first["month"], first["observed"], color="black", lw=1.5, label="observed")
+    for lead, colour in zip(dict.fromkeys((leads[0], leads[-1])), ("tab:blue", "tab:orange")):
+        part = shown[shown["lead"] == lead].sort_values("month")
+        ax.plot(part["month"], part["forecast"], color=colour, lw=1, label=f"forecast, lead {lead} month(s)")
+    test_start = shown.loc[shown["split"] == "test", "month"].min()
+    ax.axvline(test_start, color="grey", ls="--", lw=0.8)
+    ax.text(test_start, ax.get_ylim()[1], " test", va="top", color="grey")
+    ax.set_ylabel("basin signal (standardized)" if table["well"].iloc[0] == "basin" else "level (m a.s.l.)")
+    ax.set_title(title)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def history_figure(history: pd.DataFrame, title: str):
+    """Training and validation loss per epoch (one line per member when there are members)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    groups = history.groupby("member") if "member" in history else [(None, history)]
+    for member, part in groups:
+        ax.plot(part["epoch"], part["train_loss"], color="tab:blue", lw=0.8, label="train" if not member else None)
+        ax.plot(part["epoch"], part["val_loss"], color="tab:orange", lw=0.8,
+                label="validation" if not member else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("masked MSE (scaled units)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -22,6 +22,7 @@ from .model import LSTMForecaster
 from .train import History, Pair, fit, split_rows
 
 HYPERPARAMETERS = ("window", "hidden", "layers", "dropout", "lr", "batch")
+PRUNE_AFTER_TRIALS = 5
 
 
 def suggest(trial: optuna.Trial, space: dict) -> dict:
@@ -38,13 +39,13 @@ def suggest(trial: optuna.Trial, space: dict) -> dict:
 
 def train_config(
     config: dict, data: tuple[Pair, Pair], n_features: int, leads: list[int], *, seed: int, max_epochs: int,
-    patience: int,
-):
-    """Build a model for ``config`` (weights seeded by ``seed``) and fit it; returns (model, history)."""
+    patience: int, on_epoch=None,
+) -> tuple[LSTMForecaster, History]:
+    """Build a model for ``config`` (weights seeded by ``seed``) and fit it."""
     torch.manual_seed(seed)
     model = LSTMForecaster(n_features, config["hidden"], config["layers"], config["dropout"], len(leads), leads)
     history = fit(model, *data, lr=config["lr"], batch=config["batch"],
-                  max_epochs=max_epochs, patience=patience, seed=seed)
+                  max_epochs=max_epochs, patience=patience, seed=seed, on_epoch=on_epoch)
     return model, history
 
 
@@ -72,6 +73,7 @@ def tune(
     max_epochs: int,
     patience: int,
     log: Callable[[str], None] | None = print,
+    prune: bool = True,
 ) -> TuneResult:
     """Search ``space`` for the configuration with the lowest validation loss.
 
@@ -91,14 +93,21 @@ def tune(
         Early stopping settings (``train`` in params.yaml).
     log : callable or None
         Receives one line per trial; ``None`` for silence.
+    prune : bool
+        Stop a trial early (Optuna ``MedianPruner``) when, after ``patience``
+        epochs, its best validation loss so far is worse than the median of
+        earlier trials at the same epoch; the first
+        :data:`PRUNE_AFTER_TRIALS` trials always run to the end.
 
     Returns
     -------
     TuneResult
         ``best``: the best configuration (keys of :data:`HYPERPARAMETERS`) and
         ``val_loss``; ``table``: one row per trial with ``trial``, the
-        hyperparameters, ``val_loss``, ``epochs``, ``best_epoch``,
-        ``seconds``; ``model`` and ``history`` of the best trial.
+        hyperparameters, ``val_loss`` (best validation loss reached),
+        ``epochs``, ``best_epoch`` (empty when pruned), ``seconds`` and
+        ``state`` (``complete`` or ``pruned``); ``model`` and ``history`` of
+        the best trial.
     """
     cache: dict[int, tuple[Samples, tuple[Pair, Pair]]] = {}
 
@@ -115,21 +124,39 @@ def tune(
         config = suggest(trial, space)
         samples, pairs = data(config["window"])
         start = time.perf_counter()
-        model, history = train_config(config, pairs, samples.x.shape[2], samples.leads,
-                                  seed=seed, max_epochs=max_epochs, patience=patience)
-        row = {"trial": trial.number, **config, "val_loss": history.best_val, "epochs": history.epochs,
-               "best_epoch": history.best_epoch, "seconds": time.perf_counter() - start}
-        rows.append(row)
-        if not kept or history.best_val < kept["val_loss"]:
-            kept.update(val_loss=history.best_val, model=model, history=history)
-        if log is not None:
-            log(f"trial {trial.number:3d}: val_loss {row['val_loss']:.4f}  window {config['window']} "
-                f"hidden {config['hidden']} layers {config['layers']} dropout {config['dropout']:.2f} "
-                f"lr {config['lr']:.4f} batch {config['batch']}  ({row['epochs']} epochs, {row['seconds']:.1f} s)")
-        return history.best_val
+        row = {"trial": trial.number, **config, "state": "complete"}
+
+        def report(epoch: int, best_loss: float) -> None:
+            row.update(val_loss=best_loss, epochs=epoch)
+            trial.report(best_loss, epoch)
+            if prune and trial.should_prune():
+                raise optuna.TrialPruned()
+
+        try:
+            model, history = train_config(config, pairs, samples.x.shape[2], samples.leads, seed=seed,
+                                          max_epochs=max_epochs, patience=patience, on_epoch=report)
+        except optuna.TrialPruned:
+            row["state"] = "pruned"
+            raise
+        else:
+            row.update(val_loss=history.best_val, epochs=history.epochs, best_epoch=history.best_epoch)
+            if not kept or history.best_val < kept["val_loss"]:
+                kept.update(val_loss=history.best_val, model=model, history=history)
+            return history.best_val
+        finally:
+            row["seconds"] = time.perf_counter() - start
+            rows.append(row)
+            if log is not None:
+                log(f"trial {trial.number:3d}: val_loss {row.get('val_loss', float('nan')):.4f} {row['state']:8s} window "
+                    f"{config['window']} hidden {config['hidden']} layers {config['layers']} dropout "
+                    f"{config['dropout']:.2f} lr {config['lr']:.4f} batch {config['batch']} "
+                    f"({row.get('epochs', 0)} epochs, {row['seconds']:.1f} s)")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER_TRIALS, n_warmup_steps=patience)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
     study.optimize(objective, n_trials=trials)
     best = {**{k: study.best_params[k] for k in HYPERPARAMETERS}, "val_loss": study.best_value}
-    return TuneResult(best, pd.DataFrame(rows), kept["model"], kept["history"])
+    table = pd.DataFrame(rows, columns=["trial", *HYPERPARAMETERS, "val_loss", "epochs", "best_epoch",
+                                        "seconds", "state"])
+    return TuneResult(best, table, kept["model"], kept["history"])

@@ -1,0 +1,133 @@
+"""Stages pretrain, finetune and IT on a tiny synthetic basin: outputs, errors and no leakage."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from gwtl.predictions import COLUMNS, read_predictions
+from gwtl.train import predict, set_threads
+from gwtl.transfer import load_members, load_pretrained, run_finetune, run_it, run_pretrain
+
+from synthetic import WELLS, synthetic_processed, tiny_params
+
+WELL = WELLS[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    set_threads(1)
+
+
+def run_all(tmp, data, params):
+    """All three stages into ``tmp``; every trained weight and every validation loss, by stage."""
+    results = {"pretrain": run_pretrain(params, data, tmp / "pretrain", log=None),
+               "finetune": run_finetune(params, WELL, data, tmp / "pretrain", tmp / "finetune"),
+               "it": run_it(params, WELL, data, tmp / "it", log=None)}
+    saved = {"pretrain": torch.load(tmp / "pretrain" / "model.pt", weights_only=True)["state_dict"]}
+    for stage in ("finetune", "it"):
+        for i, state in enumerate(torch.load(tmp / stage / "model.pt", weights_only=True)["state_dicts"]):
+            saved[f"{stage}{i}"] = state
+    losses = {stage: r.history["val_loss"].tolist() for stage, r in results.items()}
+    losses.update({f"{stage} trials": r.trials["val_loss"].tolist() for stage, r in results.items()
+                   if r.trials is not None})
+    return saved, losses
+
+
+def identical(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[s][k], b[s][k]) for s in a for k in a[s])
+
+
+def test_test_period_never_reaches_training(tmp_path):
+    """Test-period values (well, basin, forcings) change no weight and no validation loss; a training value does."""
+    params = tiny_params()
+    base, base_losses = run_all(tmp_path / "a", synthetic_processed(), params)
+
+    changed = synthetic_processed()
+    test = changed.levels.index >= "2016-01-01"
+    changed.levels.loc[test, str(WELL)] += 5.0
+    changed.basin.loc[test, "basin"] *= -3.0
+    changed.forcings.loc[test] *= 2.0
+    weights, losses = run_all(tmp_path / "b", changed, params)
+    assert identical(base, weights)
+    assert losses == base_losses  # nothing of the test period enters early stopping or tuning either
+
+    trained = synthetic_processed()
+    trained.levels.loc["2000-06-01", str(WELL)] += 1.0
+    trained.basin.loc["2000-06-01", "basin"] += 1.0
+    other, _ = run_all(tmp_path / "c", trained, params)
+    for stage in ("pretrain", "finetune0", "it0"):
+        assert not all(torch.equal(base[stage][k], other[stage][k]) for k in base[stage]), stage
+
+
+def test_stage_outputs(tmp_path):
+    params, data = tiny_params(), synthetic_processed()
+    pre = run_pretrain(params, data, tmp_path / "pretrain", log=None)
+    files = {p.name for p in (tmp_path / "pretrain").iterdir()}
+    assert files == {"model.pt", "config.json", "trials.csv", "history.csv", "predictions.csv", "cost.json"}
+    assert list(pd.read_csv(tmp_path / "pretrain" / "history.csv").columns) == ["epoch", "train_loss", "val_loss"]
+    table = read_predictions(tmp_path / "pretrain" / "predictions.csv")
+    assert list(table.columns) == COLUMNS and set(table.model) == {"pretrain"} and set(table.well) == {"basin"}
+    assert set(table.split) >= {"train", "validation", "test"}
+    cost = json.loads((tmp_path / "pretrain" / "cost.json").read_text())
+    assert {"wall_s", "cpu_s", "trials", "epochs", "trainable_params"} <= cost.keys() and cost["trials"] == 2
+    assert len(pd.read_csv(tmp_path / "pretrain" / "trials.csv")) == 2
+    assert json.loads((tmp_path / "pretrain" / "config.json").read_text())["leads"] == params["forecast"]["leads"]
+
+    tl = run_finetune(params, WELL, data, tmp_path / "pretrain", tmp_path / "tl")
+    table = read_predictions(tmp_path / "tl" / "predictions.csv")
+    assert list(table.columns) == COLUMNS and set(table.model) == {"tl"} and set(table.well) == {str(WELL)}
+    assert table.forecast.notna().all()
+    assert list(tl.history.columns) == ["member", "epoch", "train_loss", "val_loss"]
+    assert set(tl.history.member) == {0, 1}
+    assert tl.cost["seeds"] == [0, 1] and len(tl.cost["epochs"]) == 2
+    assert tl.cost["trainable_params"] == pre.config["config"]["hidden"] * 3 + 3  # head only
+
+    members, info = load_members(tmp_path / "tl")
+    assert len(members) == 2 and info["trained"] == ["head"]
+    base, _ = load_pretrained(tmp_path / "pretrain")
+    assert torch.equal(members[0].lstm.weight_hh_l0, base.lstm.weight_hh_l0)
+    assert not torch.equal(members[0].head.weight, base.head.weight)
+
+    it = run_it(params, WELL, data, tmp_path / "it", log=None)
+    assert {p.name for p in (tmp_path / "it").iterdir()} == {"model.pt", "config.json", "trials.csv", "history.csv",
+                                                             "predictions.csv", "cost.json"}
+    assert set(it.predictions.model) == {"it"} and it.cost["trials"] == 2
+    members, _ = load_members(tmp_path / "it")
+    assert len(members) == 2
+    assert not list(tmp_path.glob(".*"))  # no temporary folders left
+
+
+def test_members_reproduce_the_written_forecast(tmp_path):
+    params, data = tiny_params(), synthetic_processed()
+    run_pretrain(params, data, tmp_path / "pretrain", log=None)
+    result = run_finetune(params, WELL, data, tmp_path / "pretrain", tmp_path / "tl")
+    members, info = load_members(tmp_path / "tl")
+    from gwtl.transfer import well_samples
+    import numpy as np
+    samples = well_samples(params, data, str(WELL), info["window"])
+    level = samples.to_level(np.median([predict(m, samples.x) for m in members], axis=0))
+    lead1 = result.predictions[result.predictions.lead == 1].forecast.to_numpy()
+    assert np.allclose(level[:, 0], lead1)
+
+
+def test_unknown_well_and_missing_inputs_are_named(tmp_path):
+    params, data = tiny_params(), synthetic_processed()
+    with pytest.raises(ValueError, match="well 123456 is not in basin.wells"):
+        run_finetune(params, 123456, data, tmp_path / "pretrain", tmp_path / "x")
+    with pytest.raises(ValueError, match="well 123456"):
+        run_it(params, 123456, data, tmp_path / "x")
+    with pytest.raises(FileNotFoundError, match="dvc repro pretrain"):
+        run_finetune(params, WELL, data, tmp_path / "missing", tmp_path / "x")
+    with pytest.raises(FileNotFoundError, match="dvc repro prepare"):
+        run_pretrain(params, tmp_path / "no-processed", tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_finetune_refuses_a_pretrained_model_of_other_settings(tmp_path):
+    params, data = tiny_params(), synthetic_processed()
+    run_pretrain(params, data, tmp_path / "pretrain", log=None)
+    params["forecast"]["leads"] = [1, 2]
+    with pytest.raises(ValueError, match="run `dvc repro pretrain` first"):
+        run_finetune(params, WELL, data, tmp_path / "pretrain", tmp_path / "tl")
