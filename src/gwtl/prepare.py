@@ -72,9 +72,6 @@ replaces ``out``; a failed run leaves ``out`` as it was.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +79,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_folder
 from .catalog import catalog_path, read_catalog
 from .csv_source import FOLDER as CSV_FOLDER
 from .csv_source import CsvBasin, CsvLayoutError, aggregation, is_daily, listed_problems, read_csv_basin
@@ -515,25 +513,11 @@ def _rain_warnings(params: dict, forcings: pd.DataFrame) -> list[str]:
 def write_processed(tables: dict[str, pd.DataFrame], wells: pd.DataFrame, meta: dict,
                     out: str | Path) -> None:
     """Write the tables, ``wells.csv`` and ``meta.json`` into a temporary folder, then replace ``out``."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        tmp.chmod(0o755)
+    with atomic_folder(out) as tmp:
         for name, frame in tables.items():
             frame.to_csv(tmp / f"{name}.csv", index_label="month", date_format="%Y-%m-%d")
         wells.to_csv(tmp / "wells.csv", index=False)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @dataclass

@@ -50,11 +50,7 @@ same way. Pre-training is counted once in ``models/pretrain/cost.json``.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +58,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .atomic import atomic_folder
 from .dataset import Samples, make_samples
 from .model import PARTS, LSTMForecaster, build_model, count_trainable
 from .params import load_params, validate
@@ -89,26 +86,6 @@ class _Clock:
 
     def read(self) -> dict:
         return {"wall_s": round(time.perf_counter() - self.wall, 3), "cpu_s": round(time.process_time() - self.cpu, 3)}
-
-
-@contextmanager
-def _atomic_folder(out: Path):
-    """Yield a temporary folder beside ``out``; on success it replaces ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        yield tmp
-        tmp.chmod(0o755)
-        if out.exists():
-            old = out.with_name(f".{out.name}.{os.getpid()}.old")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _params(params: dict | str | Path) -> dict:
@@ -186,7 +163,7 @@ def run_pretrain(params: dict | str | Path, processed: str | Path | Processed = 
             "trainable_params": count_trainable(model), "threads": params["train"]["threads"]}
     info = _describe(samples, model, result.best, params)
     history = result.history.to_frame()
-    with _atomic_folder(Path(out)) as tmp:
+    with atomic_folder(Path(out)) as tmp:
         torch.save({**info, "state_dict": model.state_dict()}, tmp / "model.pt")
         (tmp / "config.json").write_text(json.dumps(info, indent=2))
         result.table.to_csv(tmp / "trials.csv", index=False, float_format="%.6g")
@@ -209,7 +186,7 @@ def _write_members(out: Path, info: dict, members, seeds, histories, table, cost
     saved = {**info, "seeds": seeds, "trained": trained,
              "state_dicts": [_part_state(m, trained) for m in members],
              "base_state_dict": _part_state(members[0], frozen) if frozen else None}
-    with _atomic_folder(out) as tmp:
+    with atomic_folder(out) as tmp:
         torch.save(saved, tmp / "model.pt")
         if trials is not None:
             (tmp / "config.json").write_text(json.dumps(info, indent=2))
