@@ -85,7 +85,7 @@ def test_missing_input_names_file_and_stage(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         figures.make_figures(_params(paths), **_kwargs(paths), out=tmp_path / "f", plots=tmp_path / "p")
     message = str(error.value)
-    assert "it/900002/predictions.csv (stage it_lstm@900002)" in message
+    assert "it/900002/predictions.csv (stage it_lstm)" in message
     assert "cost.csv (stage evaluate)" in message
     assert not (tmp_path / "f").exists(), "nothing is drawn when an input is missing"
 

@@ -8,7 +8,7 @@ import torch
 
 from gwtl.predictions import COLUMNS, read_predictions
 from gwtl.train import predict, set_threads
-from gwtl.transfer import load_members, load_pretrained, run_finetune, run_it, run_pretrain
+from gwtl.transfer import load_members, load_pretrained, run_finetune, run_it, run_it_all, run_pretrain
 
 from synthetic import WELLS, synthetic_processed, tiny_params
 
@@ -131,3 +131,27 @@ def test_finetune_refuses_a_pretrained_model_of_other_settings(tmp_path):
     params["forecast"]["leads"] = [1, 2]
     with pytest.raises(ValueError, match="run `dvc repro pretrain` first"):
         run_finetune(params, WELL, data, tmp_path / "pretrain", tmp_path / "tl")
+
+
+def test_it_for_all_wells_does_not_depend_on_the_workers(tmp_path):
+    params, data = tiny_params(), synthetic_processed()
+    alone = run_it_all(params, data, tmp_path / "one", n_jobs=1, log=None)
+    side_by_side = run_it_all(params, data, tmp_path / "two", n_jobs=2, log=None)
+    assert sorted(alone.well) == sorted(str(w) for w in WELLS)
+    pd.testing.assert_frame_equal(alone.drop(columns=["wall_s", "cpu_s"]), side_by_side.drop(columns=["wall_s", "cpu_s"]))
+    for well in WELLS:
+        one = (tmp_path / "one" / str(well) / "predictions.csv").read_bytes()
+        assert one == (tmp_path / "two" / str(well) / "predictions.csv").read_bytes()
+    # the member trained with the search's seed is the best trial, not trained twice
+    trials = pd.read_csv(tmp_path / "one" / str(WELL) / "trials.csv")
+    best = trials.loc[trials.val_loss.idxmin()]
+    history = pd.read_csv(tmp_path / "one" / str(WELL) / "history.csv")
+    assert (history.member == 0).sum() == best.epochs
+
+
+def test_it_for_all_wells_refuses_unknown_wells_before_training(tmp_path):
+    params, data = tiny_params(), synthetic_processed()
+    params["basin"]["wells"] = [*WELLS, 123456]
+    with pytest.raises(ValueError, match="123456"):
+        run_it_all(params, data, tmp_path / "it", log=None)
+    assert not (tmp_path / "it").exists()

@@ -45,7 +45,6 @@ validation period, and the test period plays no part in fitting or choosing.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Samples, make_samples, period
+from .parallel import map_in_processes
 from .params import validate
 from .predictions import prediction_table, write_predictions
 from .processed import Processed, load_processed
@@ -348,11 +348,9 @@ def run_well(well: str, processed: Processed, params: dict, models=MODELS) -> tu
     return pd.concat(tables, ignore_index=True), config, cost
 
 
-def _run_well_in_worker(well: str, processed: Processed, params: dict, models) -> tuple:
-    import threadpoolctl
-
-    with threadpoolctl.threadpool_limits(1):
-        return run_well(well, processed, params, models)
+def _run_task(task: tuple) -> tuple:
+    well, processed, params, models = task
+    return run_well(well, processed, params, models)
 
 
 # ----------------------------------------------------------------------------- stage
@@ -415,15 +413,7 @@ def run_baselines(
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown baseline(s) {unknown}; baselines are {MODELS}")
-    if n_jobs is None:
-        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    n_jobs = max(1, min(n_jobs, len(wells)))
-    if n_jobs == 1:
-        results = [run_well(w, data, params, models) for w in wells]
-    else:
-        from joblib import Parallel, delayed
-
-        results = Parallel(n_jobs=n_jobs)(delayed(_run_well_in_worker)(w, data, params, models) for w in wells)
+    results = list(map_in_processes(_run_task, [(w, data, params, models) for w in wells], n_jobs))
     table = pd.concat([r[0] for r in results], ignore_index=True)
     config = {w: r[1] for w, r in zip(wells, results)}
     cost = pd.DataFrame([row for r in results for row in r[2]], columns=["well", "model", "wall_s", "cpu_s", "trials"])

@@ -117,7 +117,7 @@ def input_paths(params: dict, *, processed="data/processed", models="models",
     paths = {processed / "wells.csv": "prepare"}
     for well in params["basin"]["wells"]:
         paths[models / "finetune" / str(well) / "predictions.csv"] = f"finetune@{well}"
-        paths[models / "it" / str(well) / "predictions.csv"] = f"it_lstm@{well}"
+        paths[models / "it" / str(well) / "predictions.csv"] = "it_lstm"
     for name in ("history.csv", "config.json", "predictions.csv"):
         paths[models / "pretrain" / name] = "pretrain"
     for path in (results, cost, metrics):

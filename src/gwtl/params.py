@@ -144,7 +144,7 @@ def validate(params: dict) -> dict:
     for key in ("dropout", "lr"):
         if len(search[key]) != 2 or search[key][0] > search[key][1]:
             _fail(f"pretrain.search.{key}", "must be a range [low, high]")
-    if not 0 <= search["dropout"][0] and search["dropout"][1] < 1:
+    if not (0 <= search["dropout"][0] and search["dropout"][1] < 1):
         _fail("pretrain.search.dropout", "must lie in [0, 1)")
     if search["lr"][0] <= 0:
         _fail("pretrain.search.lr", "must be positive")

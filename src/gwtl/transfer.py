@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -61,11 +61,12 @@ import torch
 from .atomic import atomic_folder
 from .dataset import Samples, make_samples
 from .model import PARTS, LSTMForecaster, build_model, count_trainable
+from .parallel import map_in_processes
 from .params import load_params, validate
 from .predictions import prediction_table, write_predictions
 from .processed import Processed, load_processed
 from .train import fit_members, predict, set_threads, split_rows
-from .tune import train_config, tune
+from .tune import HYPERPARAMETERS, train_config, tune
 
 
 @dataclass
@@ -136,13 +137,47 @@ def load_pretrained(folder: str | Path = "models/pretrain") -> tuple[LSTMForecas
     return model, {k: v for k, v in saved.items() if k != "state_dict"}
 
 
-def _check_matches(info: dict, samples: Samples, params: dict) -> None:
-    got = {"features": samples.features, "leads": samples.leads, "target": samples.target,
-           "mode": params["forecast"]["mode"]}
+def feature_role(name: str) -> str:
+    """The role of an input feature: ``discharge`` for any ``discharge_<gauge>``, else the name itself."""
+    return "discharge" if name.startswith("discharge_") else name
+
+
+def align_features(info: dict, samples: Samples, params: dict, source: str | Path = "models/pretrain") -> Samples:
+    """``samples`` with its input features in the order the pre-trained model ``info`` reads them.
+
+    A model pre-trained in another basin (another project's ``models/pretrain``)
+    names its discharge inputs after that basin's gauges. Features are matched
+    by role (:func:`feature_role`) and, within a role, by position: the first
+    ``discharge_*`` of the model reads this basin's first gauge, and so on;
+    ``level``, ``observed``, ``precipitation`` and the month features match by
+    name. The leads, the target and the forecast mode must be the same, and
+    both must have the same number of inputs of every role.
+
+    Raises
+    ------
+    ValueError
+        Naming ``source`` and what differs.
+    """
+    got = {"leads": samples.leads, "target": samples.target, "mode": params["forecast"]["mode"]}
     for key, value in got.items():
         if info[key] != value:
-            raise ValueError(f"the pre-trained model has {key} {info[key]!r} but params.yaml now gives {value!r}; "
-                             "run `dvc repro pretrain` first")
+            raise ValueError(f"the pre-trained model {source} has {key} {info[key]!r} but params.yaml now gives "
+                             f"{value!r}; run `dvc repro pretrain` first (or choose a pre-trained model made "
+                             "with the same forecast settings)")
+    theirs, ours = list(info["features"]), list(samples.features)
+    if theirs == ours:
+        return samples
+    count = lambda names: {r: [feature_role(n) for n in names].count(r) for r in map(feature_role, names)}
+    if count(theirs) != count(ours) or len(theirs) != info["config"]["n_features"]:
+        raise ValueError(f"the pre-trained model {source} reads the inputs {theirs} but this basin gives {ours}: "
+                         f"inputs by role {count(theirs)} against {count(ours)}; choose a pre-trained model with "
+                         "the same kinds of inputs (precipitation first, then the same number of discharge "
+                         "gauges) or rerun `dvc repro pretrain`")
+    positions = {}
+    for i, name in enumerate(ours):
+        positions.setdefault(feature_role(name), []).append(i)
+    order = [positions[feature_role(name)].pop(0) for name in theirs]
+    return replace(samples, x=samples.x[:, :, order], features=[ours[i] for i in order])
 
 
 def run_pretrain(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
@@ -216,27 +251,35 @@ def load_members(folder: str | Path) -> tuple[list[LSTMForecaster], dict]:
 
 
 def run_finetune(params: dict | str | Path, well, processed: str | Path | Processed = "data/processed",
-                 pretrain: str | Path = "models/pretrain", out: str | Path | None = None) -> StageResult:
-    """Fine-tune the pre-trained model on ``well`` (TL-LSTM); write ``out`` (default models/finetune/<well>)."""
+                 pretrain: str | Path | None = None, out: str | Path | None = None,
+                 model: str = "tl") -> StageResult:
+    """Fine-tune a pre-trained model on ``well`` (TL-LSTM); write ``out`` (default models/finetune/<well>).
+
+    ``pretrain`` is the folder of the pre-trained model (default
+    ``finetune.pretrained`` of params.yaml); a model of another basin works
+    when its inputs match by role (:func:`align_features`). ``model`` names the
+    forecasts in ``predictions.csv``.
+    """
     params = _params(params)
     well = _check_well(params, well)
     out = Path(out) if out is not None else Path("models/finetune") / well
+    pretrain = params["finetune"]["pretrained"] if pretrain is None else pretrain
     base, info = load_pretrained(pretrain)
     data = _processed(processed)
     clock = _Clock()
     set_threads(params["train"]["threads"])
     ft, tr = params["finetune"], params["train"]
-    samples = well_samples(params, data, well, info["window"])
-    _check_matches(info, samples, params)
+    samples = align_features(info, well_samples(params, data, well, info["window"]), params, pretrain)
     pairs = split_rows(samples, params["split"])
     seeds = list(range(ft["seeds"]))
     members, histories = fit_members(base, ft["trainable"], *pairs, seeds=seeds, lr=ft["lr"],
                                      batch=info["hyperparameters"]["batch"], max_epochs=tr["max_epochs"],
                                      patience=tr["patience"])
-    table = prediction_table(samples, _ensemble(samples, members), model="tl", well=well, split=params["split"])
+    table = prediction_table(samples, _ensemble(samples, members), model=model, well=well, split=params["split"])
     cost = {**clock.read(), "epochs": [h.epochs for h in histories],
             "trainable_params": count_trainable(members[0]), "seeds": seeds, "threads": tr["threads"]}
-    info = {**info, "finetune_lr": ft["lr"]}
+    info = {**info, "features": samples.features, "pretrained_features": info["features"],
+            "pretrained": str(pretrain), "finetune_lr": ft["lr"]}
     history = _write_members(out, info, members, seeds, histories, table, cost, list(ft["trainable"]))
     return StageResult(out, table, history, cost, info)
 
@@ -263,8 +306,11 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
     seeds = list(range(params["it_lstm"]["seeds"]))
     members, histories = [], []
     for seed in seeds:
-        model, history = train_config(result.best, pairs, samples.x.shape[2], samples.leads,
-                                      seed=seed, max_epochs=tr["max_epochs"], patience=tr["patience"])
+        if seed == params["pretrain"]["seed"]:  # the best trial is this member, trained already
+            model, history = result.model, result.history
+        else:
+            model, history = train_config(result.best, pairs, samples.x.shape[2], samples.leads,
+                                          seed=seed, max_epochs=tr["max_epochs"], patience=tr["patience"])
         members.append(model)
         histories.append(history)
     table = prediction_table(samples, _ensemble(samples, members), model="it", well=well, split=params["split"])
@@ -274,6 +320,53 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
     history = _write_members(out, info, members, seeds, histories, table, cost, list(PARTS),
                              trials=result.table)
     return StageResult(out, table, history, cost, info, result.table)
+
+
+def _it_well(task: tuple[dict, str, Processed, Path]) -> dict:
+    """One well of :func:`run_it_all` in a worker process: a summary line, not the models."""
+    params, well, data, out = task
+    result = run_it(params, well, data, out / well, log=None)
+    nse = nse_by_split(result.predictions)
+    return {"well": well, **{k: result.config["hyperparameters"][k] for k in HYPERPARAMETERS},
+            "val_loss": result.config["hyperparameters"]["val_loss"],
+            "epochs": sum(result.cost["epochs"]), "wall_s": result.cost["wall_s"], "cpu_s": result.cost["cpu_s"],
+            **{f"nse_{split}_lead{lead}": nse.loc[split, lead] for split in nse.index for lead in nse.columns}}
+
+
+def run_it_all(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
+               out: str | Path = "models/it",
+               n_jobs: int | None = None, log=print) -> pd.DataFrame:
+    """:func:`run_it` for every well of ``basin.wells``, ``n_jobs`` wells at a time.
+
+    Wells run side by side in worker processes (:mod:`gwtl.parallel`; default one
+    per core, ``train.threads`` torch threads each), so each well's cost is
+    measured as when it runs alone; the results do not depend on ``n_jobs``.
+    Every well's folder ``out/<well>`` is written as :func:`run_it` writes it.
+    The first failing well stops the run (the remaining wells are cancelled)
+    and its error is raised.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per well: the chosen hyperparameters, ``val_loss``, ``epochs``
+        (summed over members), ``wall_s``, ``cpu_s`` and NSE per split and lead.
+    """
+    params = _params(params)
+    data = _processed(processed)  # fails early, before any worker starts
+    wells = [str(w) for w in params["basin"]["wells"]]
+    missing = [w for w in wells if w not in data.levels.columns]
+    if missing or not wells:
+        raise ValueError(f"wells {missing} of basin.wells are not in the prepared data; rerun `dvc repro prepare`"
+                         if missing else "basin.wells of params.yaml is empty")
+    tasks = [(params, well, data, Path(out)) for well in wells]
+    first = f"nse_test_lead{params['forecast']['leads'][0]}"
+    rows = []
+    for row in map_in_processes(_it_well, tasks, n_jobs):
+        rows.append(row)
+        if log is not None:
+            log(f"{len(rows):3d}/{len(wells)} well {row['well']}: window {row['window']} hidden {row['hidden']} "
+                f"layers {row['layers']}, {row['cpu_s']:.1f} s CPU, {first} {row[first]:.3f}")
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- notebook views
