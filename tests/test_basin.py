@@ -253,6 +253,13 @@ def test_clear_errors(fake_mirror, area, kwargs, message):
         choose_basin(params, area, **kwargs)
 
 
+def test_csv_format_is_refused(fake_mirror):
+    params = fake_params(str(fake_mirror))
+    params["data"]["format"] = "csv"
+    with pytest.raises(BasinError, match="data.format is 'csv'.*basin section of params.yaml yourself"):
+        choose_basin(params, 999)
+
+
 # --------------------------------------------------------------------------- params.yaml text
 
 

@@ -287,11 +287,15 @@ def choose_basin(params: dict, area: int, radius_rain_km: float = 10.0, radius_g
     Raises
     ------
     BasinError
-        Unknown area, fewer than ``prepare.min_wells`` wells passing, fewer than
+        ``data.format`` other than ehyd, unknown area, fewer than ``prepare.min_wells`` wells passing, fewer than
         ``prepare.min_rain_stations`` rain stations or no gauge in the radius.
     gwtl.fetch.FetchError
         A source that cannot be reached or a mirror without catalogs.
     """
+    if params["data"]["format"] != "ehyd":
+        raise BasinError(f"data.format is {params['data']['format']!r}: `gwtl basin` chooses stations from the eHYD "
+                         "catalogs; with your own CSV files list the wells, rain stations and gauges in the basin "
+                         "section of params.yaml yourself (README: your own basin), or set data.format: ehyd")
     if radius_rain_km <= 0 or radius_gauge_km <= 0:
         raise BasinError(f"radii must be positive, got --radius-rain {radius_rain_km} "
                          f"--radius-gauge {radius_gauge_km}")
