@@ -10,10 +10,13 @@ are those of :func:`gwtl.train.split_rows`, so test months never enter tuning.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import optuna
+with warnings.catch_warnings():  # optuna imports tqdm.auto, which warns in a kernel without ipywidgets
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import optuna
 import pandas as pd
 import torch
 
