@@ -33,15 +33,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 
-
-def copy_project(dest: Path) -> None:
-    names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
-    for name in names.stdout.splitlines():
-        if (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+from pipeline_copy import copy_project, pipeline_env, stop_kernel_pool  # noqa: E402
 
 
 def timed_repro(project: Path, env: dict) -> tuple[float, dict[str, float], str]:
@@ -135,11 +129,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmark.json")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
     args = parser.parse_args()
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    mirror = ROOT.parent / "shared" / "data" / "ehyd"
-    if "GWTL_EHYD_MIRROR" not in env and mirror.exists():
-        env["GWTL_EHYD_MIRROR"] = str(mirror)
+    env = pipeline_env()
     project = args.keep or Path(tempfile.mkdtemp(prefix="gwtl-bench-"))
     project.mkdir(parents=True, exist_ok=True)
     copy_project(project)
@@ -149,7 +139,7 @@ def main() -> None:
     noop = time.perf_counter() - noop_start
     if "Running stage" in again:
         raise SystemExit("the second dvc repro was not a no-op")
-    subprocess.run([sys.executable, "-m", "gwtl.kernel_pool", "stop"], cwd=project, env=env)
+    stop_kernel_pool(project, env)
     report = summarize(project, total, stages, noop)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -98,6 +98,7 @@ class _Mirror:
     """Files copied from an offline mirror with the layout of ``data/raw``."""
 
     mode = "mirror"
+    fix = "replace the file in the mirror by a fresh eHYD export, or set data.source: download in params.yaml"
 
     def __init__(self, root: Path):
         self.root = root
@@ -160,6 +161,7 @@ class _Http:
     """Files downloaded from eHYD (or any server that answers the same way)."""
 
     mode = "download"
+    fix = "run the fetch stage again (dvc repro -f fetch), or use a mirror (data.source in params.yaml)"
 
     def __init__(self, data: dict):
         self.url = data["url"]
@@ -285,12 +287,18 @@ def _check_mirror(mirror: _Mirror, plan: list[tuple[str, int, bool]]) -> None:
         raise FetchError("\n".join(problems))
 
 
-def _validated(path: Path, kind: str, hzb: int, origin: str) -> dict:
-    """Parse a fetched file with :func:`read_ehyd` and describe it."""
+def _validated(path: Path, kind: str, hzb: int, origin: str, fix: str) -> dict:
+    """Parse a fetched file with :func:`read_ehyd` and describe it; ``fix`` says what to do if it is corrupt."""
     try:
+        if path.stat().st_size:  # read_ehyd refuses an empty file
+            with open(path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":  # a value cut short would still parse, as a wrong number
+                    raise EhydFormatError(f"{path}: does not end with a line break, so it is truncated")
         series = read_ehyd(path)
     except EhydFormatError as err:
-        raise FetchError(f"{KIND_NAMES[kind]} station {hzb}: the file from {origin} is corrupt: {err}") from None
+        raise FetchError(f"{KIND_NAMES[kind]} station {hzb}: the file from {origin} is corrupt: "
+                         f"{str(err).rstrip('.')}; {fix}.") from None
     if series.meta["hzb"] != hzb:
         raise FetchError(f"{origin}: holds station {series.meta['hzb']}, not {hzb}; "
                          "the source is mislabelled, fetch from another source.")
@@ -340,7 +348,7 @@ def _fetch_into(build: Path, source, basin: dict) -> dict:
             missing.append({**entry, "reason": str(why)})
             continue
         files.append({**entry, "file": f"{kind}/{target.name}", "origin": origin,
-                      **_validated(target, kind, hzb, origin)})
+                      **_validated(target, kind, hzb, origin, source.fix)})
     counts = {kind: sum(f["kind"] == kind for f in files) for kind in PRODUCTS}
     return {
         "source": source.mode,
