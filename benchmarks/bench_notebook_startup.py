@@ -1,9 +1,11 @@
 """Start-up cost of ``python -m gwtl.notebook``: fresh kernels vs the warm kernel pool.
 
-Runs a notebook that imports torch, pandas, matplotlib and optuna ``--runs`` times in a
-row, first with ``GWTL_WARM_KERNELS=0`` (a fresh kernel each run), then with the pool
-(the first warm run finds no server, runs cold and starts one). Prints the mean seconds
-per run and writes the figures as JSON::
+Runs a notebook that imports torch (with ``torch._dynamo``, which ``torch.optim`` and
+``gwtl.train`` load), pandas, matplotlib and optuna ``--runs`` times in a row, first with
+``GWTL_WARM_KERNELS=0`` (a fresh kernel each run), then with the pool (the first warm run
+finds no server, runs cold and starts one). Prints the mean seconds per run and the
+start-up overhead (wall time minus the time papermill recorded for the notebook's cells)
+and writes the figures as JSON::
 
     python benchmarks/bench_notebook_startup.py --out reports/bench_notebook_startup.json
 
@@ -28,7 +30,8 @@ from pathlib import Path
 
 import nbformat
 
-IMPORTS = "import torch, pandas as pd, numpy as np, matplotlib.pyplot as plt, optuna"
+IMPORTS = ("import torch, torch._dynamo, pandas as pd, numpy as np, matplotlib.pyplot as plt, "
+           "optuna")
 WORK = """import time
 a = torch.rand(512, 512)
 start = time.perf_counter()
@@ -47,6 +50,12 @@ def write_notebook(path: Path, work: int) -> None:
     nbformat.write(nb, path)
 
 
+def cells_seconds(executed: Path) -> float:
+    """Seconds papermill recorded for the notebook's cells: the notebook's own compute."""
+    cells = nbformat.read(executed, as_version=4).cells
+    return sum(c.metadata.get("papermill", {}).get("duration") or 0.0 for c in cells)
+
+
 def work_seconds(executed: Path) -> float | None:
     for cell in nbformat.read(executed, as_version=4).cells:
         for output in cell.get("outputs", []):
@@ -58,7 +67,7 @@ def work_seconds(executed: Path) -> float | None:
 
 def run_series(folder: Path, warm: bool, runs: int, gap: float) -> dict:
     env = dict(os.environ, GWTL_WARM_KERNELS="1" if warm else "0")
-    walls, cpus, works = [], [], []
+    walls, cpus, works, overheads = [], [], [], []
     for i in range(runs):
         output = folder / ("warm" if warm else "cold") / f"run{i}.ipynb"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -70,16 +79,21 @@ def run_series(folder: Path, warm: bool, runs: int, gap: float) -> dict:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         works.append(work_seconds(output))
+        overheads.append(walls[-1] - cells_seconds(output))
         time.sleep(gap)
     result = {
         "wall_seconds": [round(w, 3) for w in walls],
         "mean_wall_seconds": round(statistics.mean(walls), 3),
         "mean_wall_seconds_after_first": round(statistics.mean(walls[1:]), 3)
         if runs > 1 else None,
+        "overhead_seconds": [round(o, 3) for o in overheads],
+        "mean_overhead_seconds_after_first": round(statistics.mean(overheads[1:]), 3)
+        if runs > 1 else None,
         # CPU of the runner process only (a warm run's kernel lives in the pool server)
         "mean_runner_cpu_seconds": round(statistics.mean(cpus), 3),
     }
     if works[0] is not None:
+        result["work_cell_seconds"] = [round(w, 3) for w in works]
         result["mean_work_cell_seconds"] = round(statistics.mean(works), 3)
     return result
 
@@ -112,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         line = f"{name}: {series['mean_wall_seconds']:.2f} s per run"
         if series["mean_wall_seconds_after_first"] is not None:
             line += f" ({series['mean_wall_seconds_after_first']:.2f} s after the first)"
+        if series["mean_overhead_seconds_after_first"] is not None:
+            line += f", overhead {series['mean_overhead_seconds_after_first']:.2f} s"
         if "mean_work_cell_seconds" in series:
             line += f", work cell {series['mean_work_cell_seconds']:.2f} s"
         print(line)

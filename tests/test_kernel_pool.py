@@ -7,6 +7,7 @@ checks that no kernel process is left.
 import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -93,10 +94,11 @@ def no_spawn(monkeypatch):
 PROBE = [
     "import json, os, sys, warnings, logging",
     "print(sorted(k for k in globals() if not k.startswith('_')))",
-    "print(os.getcwd(), sys.path[0], sys.argv[0], sys.argv[1], sys.argv[3:], sys.orig_argv[-1])",
+    "print(os.getcwd(), sys.path, sys.argv[0], sys.argv[1], sys.argv[3:], sys.orig_argv[-1])",
     "print(json.dumps({k: v for k, v in os.environ.items() if k != 'JPY_PARENT_PID'}, "
     "sort_keys=True))",
-    "import torch, numpy as np, pandas as pd, optuna\n"
+    # torch._dynamo, which gwtl.train imports, brings sympy's warning filter
+    "import torch, torch._dynamo, numpy as np, pandas as pd, optuna\n"
     "print(torch.manual_seed(0) and torch.rand(3), torch.get_num_threads())\n"
     "print(np.random.default_rng(0).random(), pd.__version__, len(warnings.filters))",
     # libraries that keep sys.stderr from import time must see the notebook's stream
@@ -256,3 +258,58 @@ def test_cli_status_without_server(tmp_path, monkeypatch):
     result = subprocess.run([sys.executable, "-m", "gwtl.kernel_pool", "status"],
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "null"
+
+
+FRESH = [
+    "import os, sys, random, signal\n"
+    "print(sorted(k for k in globals() if not k.startswith('_')))\n"
+    "print([str(signal.getsignal(s)) for s in signal.valid_signals() if s < 32])\n"
+    "print(sorted(m for m in sys.modules if m == 'gwtl' or m.startswith('gwtl.')))\n"
+    "print(os.getcwd(), os.environ.get('DVC_STAGE'), oct(os.umask(0o022)))",
+    "import mymod\nprint('value', mymod.VALUE)",
+    "import numpy as np\nprint('random', random.random(), np.random.random())",
+]
+
+
+def outputs(path) -> list[str]:
+    cells = nbformat.read(path, 4).cells
+    return ["".join(o.get("text", "") for o in c.get("outputs", [])) for c in cells]
+
+
+def test_forked_kernels_are_fresh_and_see_code_changes(pool, tmp_path, monkeypatch):
+    monkeypatch.setenv("GWTL_WARM_MODULES", "numpy")  # the global generator is reseeded
+    write_notebook(tmp_path / "nb.ipynb", *FRESH)
+    (tmp_path / "mymod.py").write_text("VALUE = 1\n")  # project code: imported per notebook
+    pool.start()
+    runs = []
+    for i, stage in enumerate(["first", "second"]):
+        monkeypatch.setenv("DVC_STAGE", stage)
+        spare = pool.status()["spare"]
+        main([str(tmp_path / "nb.ipynb"), str(tmp_path / f"w{i}.ipynb"), "--quiet"])
+        assert pool.status()["spare"] != spare  # ran in the forked spare
+        runs.append(outputs(tmp_path / f"w{i}.ipynb"))
+        (tmp_path / "mymod.py").write_text("VALUE = 22  # changed\n")
+    monkeypatch.setenv("GWTL_WARM_KERNELS", "0")
+    main([str(tmp_path / "nb.ipynb"), str(tmp_path / "cold.ipynb"), "--quiet"])
+    cold = outputs(tmp_path / "cold.ipynb")
+
+    counts = [c.get("execution_count") for c in nbformat.read(tmp_path / "w1.ipynb", 4).cells]
+    assert counts == list(range(1, len(FRESH) + 2))  # parameters, FRESH
+    for run, stage in zip(runs, ["first", "second"]):
+        assert run[1] == cold[1].replace("second", stage)  # names, no gwtl, cwd, env, umask
+        assert "[]\n" in run[1] and str(tmp_path) in run[1]
+    assert runs[0][2] == "value 1\n" and runs[1][2] == "value 22\n" == cold[2]
+    assert len({runs[0][3], runs[1][3], cold[3]}) == 3  # random and numpy reseeded per kernel
+
+
+def test_a_failing_zygote_means_a_cold_run_and_a_new_server(pool, tmp_path, no_spawn):
+    write_notebook(tmp_path / "nb.ipynb", "print('value', x)")
+    process = pool.start()
+    status = pool.status()
+    os.kill(status["zygote"], signal.SIGKILL)
+    wait_until(lambda: gone(status["spare"]), timeout=30)  # its kernels follow it
+    assert not kernel_pool.run_warm(tmp_path / "nb.ipynb", tmp_path / "o.ipynb", {}, False)
+    assert process.wait(timeout=30) == 0
+    assert no_spawn  # a new server for the next run
+    main([str(tmp_path / "nb.ipynb"), str(tmp_path / "o.ipynb"), "--quiet"])  # cold
+    assert "value 1" in (tmp_path / "o.ipynb").read_text()

@@ -2,17 +2,22 @@
 
 Every DVC stage runs ``python -m gwtl.notebook ...`` as a process of its own. Started
 cold, each run pays for importing papermill and nbconvert in the runner and for
-starting a kernel that imports torch, pandas and matplotlib: about 5 s before any work.
+starting a kernel that imports torch, pandas and matplotlib: 5-10 s before any work.
 
 The first run starts a small server (``python -m gwtl.kernel_pool serve``) in the
 background and runs its own notebook the usual way. The server listens on a Unix socket
 keyed by the working directory and the Python interpreter, has papermill and nbconvert
-imported once, and keeps one *spare* kernel running (``GWTL_WARM_KERNELS=2``: two) in
-which only third-party modules (:data:`WARM_MODULES`) have been imported. The next run
-hands its notebook to the server, which executes it in a spare kernel with the same code
-path as a cold run (:func:`gwtl.notebook.run_notebook`), streams the cell output back,
-and shuts that kernel down afterwards: each kernel runs one notebook only. The next spare
-starts as soon as a kernel is handed out, so it warms up while the current notebook runs.
+imported once, and starts a *zygote*: a process that imports third-party modules only
+(:data:`WARM_MODULES` and ipykernel; never project code) and then waits, without
+threads, event loops or zmq contexts. Kernels are ``os.fork()``-ed from the zygote in
+milliseconds and become what ``python -m ipykernel_launcher -f <file>`` would be: own
+session, the kernel's working directory, environment, ``sys.argv``, ``sys.orig_argv``
+and ``sys.path``, stdin on /dev/null, default signal handlers, the global generators of
+random, numpy and torch reseeded from the OS, and loggers created at import writing to
+the kernel's streams. The server keeps one *spare* kernel forked (``GWTL_WARM_KERNELS=2``:
+two), runs the next notebook in it with the same code path as a cold run
+(:func:`gwtl.notebook.run_notebook`), streams the cell output back, and shuts that
+kernel down afterwards: each kernel runs one notebook only.
 
 A warm kernel runs a notebook as a fresh one would: same interpreter, working directory,
 umask, environment (``DVC_STAGE``, which DVC sets per stage, is set to the caller's value
@@ -21,11 +26,12 @@ Nothing from the project (``gwtl``) is imported in advance. The caller uses a se
 if its interpreter, prefix, working directory, umask, environment, installed packages
 (modification times of the site-packages folders) and the code of this module and of
 ``gwtl.notebook`` all match; otherwise the server exits and the caller runs cold. Any
-failure of the pool falls back to a cold run. ``GWTL_WARM_KERNELS=0`` disables the pool.
+failure of the pool, the zygote's included, falls back to a cold run.
+``GWTL_WARM_KERNELS=0`` disables the pool.
 
 The server exits after :data:`IDLE_SECONDS` without a request and reaps its kernels; a
-kernel whose caller went away during a run is killed, and kernels exit by themselves when
-the server dies (ipykernel watches its parent process).
+kernel whose caller went away during a run is killed; the zygote exits with the server,
+and kernels exit with the zygote (ipykernel watches its parent process).
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ import fcntl
 import functools
 import hashlib
 import json
+import logging
 import os
+import runpy
+import select
 import signal
 import socket
 import subprocess
@@ -47,12 +56,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-#: Third-party modules imported in a spare kernel before it is handed out (override
-#: with a comma-separated ``GWTL_WARM_MODULES``). Never project code, and only modules
-#: that import silently in a fresh kernel: output at import time (e.g. optuna's tqdm
-#: warning in a kernel without ipywidgets) would be lost. optuna costs ~0.05 s once these
-#: are loaded.
-WARM_MODULES = ("numpy", "pandas", "torch", "matplotlib.pyplot", "yaml")
+#: Third-party modules the zygote imports before it forks kernels (override with a
+#: comma-separated ``GWTL_WARM_MODULES``). Never project code, and only modules that
+#: import silently: output at import time would go to the server's log, not to a notebook
+#: (optuna is left out: its tqdm warns at import in a kernel; it costs ~0.1 s after these).
+#: ``torch.optim`` imports ``torch._dynamo`` (~2 s) on its first use.
+WARM_MODULES = ("numpy", "pandas", "torch", "torch._dynamo", "torch.optim",
+                "matplotlib.pyplot", "yaml")
 #: Environment variables that may differ between the server and its callers (DVC sets
 #: ``DVC_STAGE`` per stage, shells set ``_`` to the command run); a warm kernel gets the
 #: caller's values before the notebook starts.
@@ -61,9 +71,11 @@ VOLATILE_ENV = ("DVC_STAGE", "_")
 IDLE_SECONDS = 120.0
 #: How long a caller waits for the server to accept a request before running cold.
 HANDSHAKE_SECONDS = 3.0
+#: How long a run waits for the zygote to finish its imports before the caller runs cold.
+ZYGOTE_WAIT_SECONDS = 2.0
 
 _HISTORY_ARG = "--HistoryManager.hist_file=:memory:"  # what nbclient gives a fresh kernel
-_WARM_ARG = "--IPKernelApp.exec_lines="
+_INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # ipykernel's default
 _SOURCE_FILES = (Path(__file__), Path(__file__).with_name("notebook.py"))
 
 
@@ -325,33 +337,155 @@ def _manager_class() -> type:
     from jupyter_client.manager import AsyncKernelManager
 
     class PoolKernelManager(AsyncKernelManager):
-        """An AsyncKernelManager that remembers its clients, so the pool can close them."""
+        """An AsyncKernelManager whose kernels the zygote forks; remembers its clients.
+
+        ``pool_fork(cmd, env, cwd) -> pid`` asks the zygote for a kernel; the provisioner
+        (jupyter_client's LocalProvisioner) then manages it through :class:`_Forked`.
+        """
 
         def client(self, **kwargs: Any):
             kc = super().client(**kwargs)
             self.pool_clients.append(kc)
             return kc
 
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            provisioner = self.provisioner
+            cwd = str(kw.get("cwd") or os.getcwd())
+            pid = self.pool_fork(kernel_cmd, kw["env"], cwd)
+            provisioner.process = _Forked(pid)
+            provisioner.pid = provisioner.pgid = pid  # the kernel leads its own session
+            provisioner.cwd = cwd
+            self._reconcile_connection_info(provisioner.connection_info)
+
     return PoolKernelManager
 
 
-def _warm_argument(modules: tuple[str, ...]) -> str:
-    """ipykernel option that imports ``modules`` at start-up without touching the namespace.
+class _Forked:
+    """The part of :class:`subprocess.Popen` that jupyter_client uses, for a forked kernel.
 
-    The code runs in a throw-away namespace and removes the option from ``sys.argv`` and
-    ``sys.orig_argv``, so the notebook sees the command line of a fresh kernel.
+    The zygote is the kernel's parent and reaps it, so "exited" means "gone".
     """
-    code = (
-        "import importlib, sys\n"
-        f"for name in {list(modules)!r}:\n"
-        "    try:\n"
-        "        importlib.import_module(name)\n"
-        "    except ImportError:\n"
-        "        pass\n"
-        "for argv in sys.argv, sys.orig_argv:\n"
-        f"    argv[:] = [a for a in argv if not a.startswith({_WARM_ARG!r})]\n"
-    )
-    return f"{_WARM_ARG}exec({code!r}, {{}})"
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.returncode = pid, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self.returncode = 0  # the exit status went to the zygote
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:  # called once poll() says exited
+        while self.poll() is None:
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+# --- zygote: its own process (``python -c``), so this file is run, not imported as gwtl --
+
+
+def _zygote(fd: int, modules: list[str]) -> None:
+    """Import ``modules`` and ipykernel, then fork a kernel for every request on ``fd``.
+
+    Requests are JSON lines ``{"argv", "env", "cwd"}``; the answer is ``{"pid"}``.
+    Returns only in a forked child, which then becomes the kernel; the zygote exits when
+    the server closes the socket.
+    """
+    del sys.path[0]  # "" of python -c; ipykernel_launcher also imports without the cwd
+    os.environ["JPY_PARENT_PID"] = str(os.getpid())  # ipykernel reads it at import time
+    if not os.environ.get("MPLBACKEND"):
+        os.environ["MPLBACKEND"] = _INLINE_BACKEND  # as ipykernel sets it before any import
+    for name in [*modules, "ipykernel.kernelapp"]:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    conn = socket.socket(fileno=fd)
+    reader = conn.makefile("rb")
+    signal.signal(signal.SIGCHLD, _reap_children)
+    threads = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None
+    message = {"ready": True, "threads": threads}  # OpenBLAS stops its threads at a fork
+    while True:
+        try:
+            _send(conn, message)
+            request = _receive(reader)
+        except (OSError, ValueError):
+            sys.exit(0)  # the server is gone
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            break
+        message = {"pid": pid}
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    reader.close()
+    conn.close()
+    _become_kernel(request["argv"], request["env"], request["cwd"])
+
+
+def _reap_children(*_: Any) -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def _become_kernel(argv: list[str], env: dict[str, str], cwd: str) -> None:
+    """Turn a forked zygote into ``argv`` (``python -m ipykernel_launcher ...``) and run it."""
+    os.setsid()
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(stdin, 0)
+    os.close(stdin)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env, JPY_PARENT_PID=str(os.getppid()))  # ipykernel watches the zygote
+    if "numpy" in sys.modules:  # random reseeds itself after a fork
+        sys.modules["numpy"].random.seed()
+    if "torch" in sys.modules:
+        sys.modules["torch"].default_generator.seed()  # as torch seeds itself at import
+    sys.orig_argv[:] = argv
+    sys.argv[:] = argv[2:]  # run_module sets argv[0] to the module's file, as -m does
+    sys.path.insert(0, cwd)  # what -m puts first; ipykernel_launcher takes it out again
+    _log_to_kernel_streams()
+    runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
+
+
+def _log_to_kernel_streams() -> None:
+    """Make log handlers created at import (torch, optuna) write to the kernel's streams.
+
+    Imported in a fresh kernel, they would hold the kernel's ``sys.stderr``; here they hold
+    the zygote's, so they are moved over once ipykernel has replaced the streams.
+    """
+    from ipykernel.kernelapp import IPKernelApp
+
+    original = IPKernelApp.init_io
+    streams = {id(sys.stdout): "stdout", id(sys.stderr): "stderr"}
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    handlers = [(h, streams[id(h.stream)]) for logger in loggers
+                for h in getattr(logger, "handlers", [])
+                if isinstance(h, logging.StreamHandler) and id(h.stream) in streams]
+
+    def init_io(self: Any) -> None:
+        IPKernelApp.init_io = original  # leave no trace in the kernel
+        original(self)
+        for handler, name in handlers:
+            handler.setStream(getattr(sys, name))
+
+    IPKernelApp.init_io = init_io
 
 
 class _ClientWatcher(threading.Thread):
@@ -412,6 +546,10 @@ class _Server:
         self.size = max(1, pool_size())
         self.spares: list[_Kernel] = []  # oldest first
         self.dying: list[tuple[_Kernel, float]] = []
+        self.zygote: subprocess.Popen | None = None
+        self.zygote_conn: socket.socket | None = None
+        self.zygote_reader: BinaryIO | None = None
+        self.ready = self.broken = False  # the zygote has imported / has failed
 
     def serve(self) -> None:
         lock = _acquire_lock(self.path.with_suffix(".lock"), timeout=20.0)
@@ -422,16 +560,18 @@ class _Server:
             self.path.unlink(missing_ok=True)  # stale socket of a server that died
             listener.bind(str(self.path))
             listener.listen(8)
-            self._fill(self.env)
+            self._start_zygote()
             _import_runner()
 
             last = time.monotonic()
-            while True:
+            while not self.broken:
                 self._reap()
+                self._fill(self.env)
                 remaining = self.idle - (time.monotonic() - last)
                 if remaining <= 0:
                     break
-                listener.settimeout(min(remaining, 0.2) if self.dying else remaining)
+                busy = self.dying or len(self.spares) < self.size
+                listener.settimeout(min(remaining, 0.2) if busy else remaining)
                 try:
                     conn, _ = listener.accept()
                 except TimeoutError:
@@ -444,6 +584,7 @@ class _Server:
             listener.close()
             self.path.unlink(missing_ok=True)
             self._shutdown_all()
+            self._stop_zygote()
             os.close(lock)
 
     def _handle(self, conn: socket.socket) -> bool:
@@ -459,6 +600,7 @@ class _Server:
                     dying = [k.pid for k, _ in self.dying]
                     _send(conn, {"pid": os.getpid(), "spare": (spares or [None])[0],
                                  "spares": spares, "kernels": spares + dying,
+                                 "zygote": self.zygote and self.zygote.pid,
                                  "identity": self.identity})
                     return True
                 if request.get("op") != "run":
@@ -470,10 +612,13 @@ class _Server:
                     return False
                 while self.spares and not self.run_sync(self.spares[0].manager.is_alive)():
                     self._retire(self.spares.pop(0), now=True)  # died while waiting
-                if not self.spares:
+                if not self.spares:  # forking one takes milliseconds once the zygote is ready
+                    self._zygote_ready(ZYGOTE_WAIT_SECONDS)
                     self._fill(request["env"])
-                    _send(conn, {"accepted": False, "reason": "no warm kernel"})
-                    return True
+                if not self.spares:
+                    _send(conn, {"accepted": False, "exiting": self.broken,
+                                 "reason": "no warm kernel"})
+                    return not self.broken
                 kernel = self.spares[0]
                 _send(conn, {"accepted": True, "kernel_pid": kernel.pid})
                 if not _receive(reader).get("go"):
@@ -542,17 +687,72 @@ class _Server:
             self.spares.append(kernel)
 
     def _launch(self, env: dict[str, str]) -> _Kernel | None:
-        """Start a spare kernel (returns at once; the kernel imports in the background)."""
+        """Fork a spare kernel from the zygote, if it is ready (the kernel starts meanwhile)."""
+        if self.broken or not self._zygote_ready(0.0):
+            return None
         try:
             manager = _manager_class()(kernel_name="python3")
-            manager.pool_clients = []
-            self.run_sync(manager.start_kernel)(
-                cwd=os.getcwd(), env=env,
-                extra_arguments=[_HISTORY_ARG, _warm_argument(self.modules)])
+            manager.pool_clients, manager.pool_fork = [], self._fork
+            self.run_sync(manager.start_kernel)(cwd=os.getcwd(), env=env,
+                                                extra_arguments=[_HISTORY_ARG])
             return _Kernel(manager, dict(env), manager.provisioner.pid)
-        except Exception as error:
-            print(f"kernel pool: could not start a kernel: {error}", file=sys.stderr, flush=True)
+        except Exception as error:  # the server exits: the next caller starts a new one
+            print(f"kernel pool: could not fork a kernel: {error}", file=sys.stderr, flush=True)
+            self.broken = True
             return None
+
+    def _start_zygote(self) -> None:
+        """Start the zygote (:func:`_zygote`); it imports while the server goes on."""
+        ours, theirs = socket.socketpair()
+        boot = ("import runpy, sys\n"
+                "runpy.run_path(sys.argv[1], run_name='gwtl_zygote')['_zygote']"
+                "(int(sys.argv[2]), [m for m in sys.argv[3].split(',') if m])")
+        try:
+            self.zygote = subprocess.Popen(
+                [sys.executable, "-c", boot, __file__, str(theirs.fileno()),
+                 ",".join(self.modules)],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=self.env)
+        except OSError as error:
+            print(f"kernel pool: could not start the zygote: {error}", file=sys.stderr)
+            self.broken = True
+        finally:
+            theirs.close()
+        self.zygote_conn, self.zygote_reader = ours, ours.makefile("rb")
+
+    def _zygote_ready(self, timeout: float) -> bool:
+        """Whether the zygote has done its imports; waits up to ``timeout`` seconds."""
+        if self.ready or self.broken:
+            return self.ready
+        try:
+            if select.select([self.zygote_conn], [], [], timeout)[0]:
+                message = _receive(self.zygote_reader)
+                self.ready = bool(message.get("ready"))
+                print(f"kernel pool: zygote {self.zygote.pid} ready, {message.get('threads')} "
+                      "threads", file=sys.stderr, flush=True)
+        except (OSError, ValueError) as error:
+            print(f"kernel pool: the zygote failed: {error}", file=sys.stderr, flush=True)
+            self.broken = True
+        return self.ready
+
+    def _fork(self, argv: list[str], env: dict[str, str], cwd: str) -> int:
+        """Ask the zygote for a kernel running ``argv``; returns its pid."""
+        if argv[:3] != [sys.executable, "-m", "ipykernel_launcher"]:
+            raise RuntimeError(f"the zygote cannot run the kernel command {argv}")
+        self.zygote_conn.settimeout(10.0)
+        _send(self.zygote_conn, {"argv": argv, "env": env, "cwd": cwd})
+        return int(_receive(self.zygote_reader)["pid"])
+
+    def _stop_zygote(self) -> None:
+        """Close the zygote's socket (it exits then) and reap it."""
+        if self.zygote_conn is not None:
+            self.zygote_reader.close()
+            self.zygote_conn.close()
+        if self.zygote is not None:
+            try:
+                self.zygote.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self.zygote.kill()
+                self.zygote.wait()
 
     def _retire(self, kernel: _Kernel, now: bool = False) -> None:
         """Close our clients and ask the kernel to exit; it is reaped by :meth:`_reap`."""
