@@ -4,8 +4,9 @@ Measures, in one run:
 
 * the full ``dvc repro`` on the default params (wall seconds, and per stage from the
   time between "Running stage" lines of DVC's output);
-* each per-well stage's compute (``cost.json`` of finetune and IT-LSTM) against its
-  wall time, i.e. the notebook start-up overhead per stage;
+* each per-well finetune stage's compute (its ``cost.json``) against its wall time,
+  i.e. the notebook start-up overhead per stage, and the one IT-LSTM stage's wall time
+  against its wells' summed compute (it trains wells side by side, one per core);
 * pretraining cost and TL against IT development cost per well (CPU seconds) and
   their ratio;
 * a ``dvc repro`` that has nothing to do.
@@ -70,19 +71,34 @@ def per_well_costs(project: Path, folder: str) -> list[dict]:
     return costs
 
 
+def _flat(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def summarize(project: Path, total: float, stages: dict[str, float], noop: float) -> dict:
     tl, it = per_well_costs(project, "finetune"), per_well_costs(project, "it")
     pretrain = json.loads((project / "models" / "pretrain" / "cost.json").read_text())
+    metrics = _flat(json.loads((project / "metrics.json").read_text()))
 
-    def overhead(prefix: str, costs: list[dict]) -> dict:
-        walls = [stages[f"{prefix}@{c['well']}"] for c in costs if f"{prefix}@{c['well']}" in stages]
-        compute = [c["wall_s"] for c in costs]
-        return {
-            "stages": len(walls),
-            "stage_wall_s_mean": round(statistics.mean(walls), 2) if walls else None,
-            "compute_wall_s_mean": round(statistics.mean(compute), 2),
-            "overhead_s_mean": round(statistics.mean(walls) - statistics.mean(compute), 2) if walls else None,
-        }
+    walls = [stages[f"finetune@{c['well']}"] for c in tl if f"finetune@{c['well']}" in stages]
+    compute = [c["wall_s"] for c in tl]
+    finetune = {
+        "stages": len(walls),
+        "stage_wall_s_mean": round(statistics.mean(walls), 2),
+        "compute_wall_s_mean": round(statistics.mean(compute), 2),
+        "overhead_s_mean": round(statistics.mean(walls) - statistics.mean(compute), 2),
+    }
+    it_stage = {
+        "stage_wall_s": round(stages["it_lstm"], 1),
+        "wells_cpu_s_sum": round(sum(c["cpu_s"] for c in it), 1),
+        "wells_wall_s_sum": round(sum(c["wall_s"] for c in it), 1),
+    }
 
     tl_cpu = statistics.mean(c["cpu_s"] for c in tl)
     it_cpu = statistics.mean(c["cpu_s"] for c in it)
@@ -96,8 +112,12 @@ def summarize(project: Path, total: float, stages: dict[str, float], noop: float
         "it_per_well": {"wall_s": round(statistics.mean(c["wall_s"] for c in it), 2), "cpu_s": round(it_cpu, 2)},
         "it_over_tl_cpu": round(it_cpu / tl_cpu, 1),
         "pretrain_plus_all_finetune_cpu_s": round(pretrain["cpu_s"] + sum(c["cpu_s"] for c in tl), 1),
-        "finetune_stages": overhead("finetune", tl),
-        "it_lstm_stages": overhead("it_lstm", it),
+        "it_basin_over_tl_basin_cpu": round(sum(c["cpu_s"] for c in it)
+                                            / (pretrain["cpu_s"] + sum(c["cpu_s"] for c in tl)), 1),
+        "test_nse_median": {key: value for key, value in metrics.items()
+                            if key.startswith("test.") and ".nse_median." in key},
+        "finetune_stages": finetune,
+        "it_lstm_stage": it_stage,
         "stage_wall_s": {k: round(v, 2) for k, v in stages.items() if "@" not in k},
     }
 
@@ -111,14 +131,15 @@ def print_table(report: dict) -> None:
         ("IT per well wall / cpu (s)", f"{report['it_per_well']['wall_s']} / {report['it_per_well']['cpu_s']}"),
         ("IT / TL (cpu)", report["it_over_tl_cpu"]),
         ("pretrain + all finetune cpu (s)", report["pretrain_plus_all_finetune_cpu_s"]),
+        ("IT basin / TL basin incl. pretrain (cpu)", report["it_basin_over_tl_basin_cpu"]),
         ("finetune stage: wall / compute / overhead (s)",
          f"{report['finetune_stages']['stage_wall_s_mean']} / {report['finetune_stages']['compute_wall_s_mean']}"
          f" / {report['finetune_stages']['overhead_s_mean']}"),
-        ("it_lstm stage: wall / compute / overhead (s)",
-         f"{report['it_lstm_stages']['stage_wall_s_mean']} / {report['it_lstm_stages']['compute_wall_s_mean']}"
-         f" / {report['it_lstm_stages']['overhead_s_mean']}"),
+        ("it_lstm stage: wall / wells' summed wall (s)",
+         f"{report['it_lstm_stage']['stage_wall_s']} / {report['it_lstm_stage']['wells_wall_s_sum']}"),
     ]
     rows += [(f"stage {k} (s)", v) for k, v in report["stage_wall_s"].items()]
+    rows += [(f"median NSE {k}", v) for k, v in report["test_nse_median"].items()]
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
@@ -129,9 +150,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmark.json")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
     args = parser.parse_args()
-    env = pipeline_env()
     project = args.keep or Path(tempfile.mkdtemp(prefix="gwtl-bench-"))
     project.mkdir(parents=True, exist_ok=True)
+    env = pipeline_env()
+    env["PYTHONPATH"] = str(project / "src")  # the copy's code, even if the project changes meanwhile
     copy_project(project)
     total, stages, _ = timed_repro(project, env)
     noop_start = time.perf_counter()
