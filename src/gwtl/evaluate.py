@@ -34,7 +34,10 @@ Outputs
     ``well = basin``: ``pretrain``, ``tl`` (pretrain + sum over wells of
     fine-tuning), ``it`` (sum over wells), each baseline's sum, and
     ``it_over_tl`` (the ratio of the basin totals, unitless). Cost figures in
-    ``metrics.json`` are wall-clock seconds.
+    ``metrics.json`` are wall-clock seconds. When ``models/tl_library`` exists,
+    its fine-tuning time per well is a ``tl_library`` row (the library's
+    pre-training is not included) and its scores appear like any model's
+    (e.g. ``test.lead1.nse_median.tl_library``).
 """
 
 from __future__ import annotations
@@ -53,21 +56,30 @@ from .metrics import NAMES, score
 from .predictions import COLUMNS, SPLITS, read_predictions
 
 def inputs_under(models: str | Path = "models") -> dict:
-    """The predictions globs and cost files the pipeline writes under ``models``."""
+    """The predictions globs and cost files the pipeline writes under ``models``.
+
+    The TL-LSTM fine-tuned from a library of pre-trained models
+    (``models/tl_library``, :mod:`gwtl.library`) is included when that folder exists.
+    """
     m = Path(models)
-    return {
+    inputs = {
         "predictions": [str(m / "pretrain" / "predictions.csv"), str(m / "finetune" / "*" / "predictions.csv"),
                         str(m / "it" / "*" / "predictions.csv"), str(m / "baselines" / "predictions.csv")],
         "cost_files": {"pretrain": str(m / "pretrain" / "cost.json"), "tl": str(m / "finetune" / "*" / "cost.json"),
                        "it": str(m / "it" / "*" / "cost.json"), "baselines": str(m / "baselines" / "cost.csv")},
     }
+    if (m / "tl_library").is_dir():
+        inputs["predictions"].append(str(m / "tl_library" / "*" / "predictions.csv"))
+        inputs["cost_files"]["tl_library"] = str(m / "tl_library" / "*" / "cost.json")
+    return inputs
 
 
 PREDICTIONS = inputs_under()["predictions"]
 COST_FILES = inputs_under()["cost_files"]
 # Which DVC stage writes the files under models/<folder>/, and which stage makes a model.
-STAGE_OF_FOLDER = {"pretrain": "pretrain", "finetune": "finetune", "it": "it_lstm", "baselines": "baselines"}
-STAGE_OF_MODEL = {"pretrain": "pretrain", "tl": "finetune", "it": "it_lstm"}
+STAGE_OF_FOLDER = {"pretrain": "pretrain", "finetune": "finetune", "it": "it_lstm", "baselines": "baselines",
+                   "tl_library": "finetune_library"}
+STAGE_OF_MODEL = {"pretrain": "pretrain", "tl": "finetune", "it": "it_lstm", "tl_library": "finetune_library"}
 RESULT_COLUMNS = ["well", "model", "lead", "split", *NAMES, "n"]
 BASIN = "basin"
 
@@ -269,14 +281,15 @@ def load_costs(cost_files: dict, wells: list[str]) -> pd.DataFrame:
 
     ``cost_files`` maps ``pretrain`` to one JSON file, ``tl`` and ``it`` to a
     glob of ``<folder>/<well>/cost.json`` files and optionally ``baselines``
-    to the ``cost.csv`` of :func:`gwtl.baselines.run_baselines`.
+    to the ``cost.csv`` of :func:`gwtl.baselines.run_baselines` and ``tl_library``
+    to a glob of the library TL-LSTM's ``<well>/cost.json`` files.
     """
     rows = []
     for model in ("pretrain", "tl", "it"):
         if model not in cost_files:
             raise ValueError(f"cost_files needs a {model!r} entry")
     rows.append({"well": BASIN, "model": "pretrain", **_read_cost_json(expand(cost_files["pretrain"])[0])})
-    for model in ("tl", "it"):
+    for model in ("tl", "it", *(["tl_library"] if cost_files.get("tl_library") else [])):
         paths = expand(cost_files[model])
         found = {p.parent.name: p for p in paths}
         lacking = [w for w in wells if w not in found]

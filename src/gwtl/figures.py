@@ -18,7 +18,10 @@ figures and writes them as PNG to ``reports/figures/`` and the plot tables for
 
 The summary functions (:func:`summary_table`, :func:`paired_comparison`,
 :func:`development_cost`, :func:`weakest_wells`, ...) give the numbers the
-report sets beside the paper's claims.
+report sets beside the paper's claims. When the results hold the TL-LSTM
+fine-tuned from a library of pre-trained models (``tl_library``,
+:mod:`gwtl.library`), :func:`library_comparison` and :func:`library_figure`
+(``library_vs_tl.png``) compare it with the TL-LSTM well by well.
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ MODELS = ("tl", "it", "arx", "svr", "rf", "persistence", "climatology")
 LABELS = {
     "tl": "TL-LSTM", "it": "IT-LSTM", "arx": "ARX (ridge)", "svr": "SVR", "rf": "Random forest",
     "persistence": "Persistence", "climatology": "Climatology", "pretrain": "Pre-trained (basin)",
+    "tl_library": "TL-LSTM (library)",
 }
 COLORS = {
     "tl": "#1f77b4", "it": "#ff7f0e", "arx": "#2ca02c", "svr": "#9467bd", "rf": "#8c564b",
-    "persistence": "#7f7f7f", "climatology": "#bcbd22", "pretrain": "#17becf",
+    "persistence": "#7f7f7f", "climatology": "#bcbd22", "pretrain": "#17becf", "tl_library": "#d62728",
 }
-MARKERS = {"tl": "o", "it": "s", "arx": "D", "svr": "v", "rf": "^", "persistence": "x", "climatology": "+"}
+MARKERS = {"tl": "o", "it": "s", "arx": "D", "svr": "v", "rf": "^", "persistence": "x", "climatology": "+",
+           "tl_library": "P"}
 NSE_FLOOR = -1.0  # NSE axes are cut here; values below are drawn at the floor and counted
 DPI = 120
 
@@ -276,6 +281,22 @@ def weakest_wells(nse: pd.DataFrame, wells: pd.DataFrame, n: int = 5) -> pd.Data
                                     if c in wells.columns]]
     table = table.join(props).sort_values("gap", ascending=False)
     return table.head(n).rename(columns={"gap": "it_minus_tl"})
+
+
+def library_comparison(nse: pd.DataFrame, n: int = 10, choices: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per well: TL, TL-library (and IT) NSE, the gain of the library and whether TL is among its ``n`` weakest.
+
+    ``weak`` marks the ``n`` wells with the lowest TL NSE. ``choices`` (the
+    ``choices.csv`` of :func:`gwtl.library.run_finetune_library`) adds the
+    member each well was fine-tuned from and its correlation. Sorted by TL NSE,
+    weakest first.
+    """
+    table = nse[[m for m in ("tl", "tl_library", "it") if m in nse.columns]].copy()
+    table["library_minus_tl"] = table["tl_library"] - table["tl"]
+    table["weak"] = table.index.isin(table["tl"].nsmallest(n).index)
+    if choices is not None:
+        table = table.join(choices.astype({"well": str}).set_index("well")[["member", "correlation"]])
+    return table.sort_values("tl")
 
 
 def gap_correlation(nse: pd.DataFrame, wells: pd.DataFrame, *, n_perm: int = 5000, seed: int = 0) -> dict:
@@ -555,6 +576,37 @@ def gap_figure(nse: pd.DataFrame, wells: pd.DataFrame, *, lead: int = 1, label: 
     return fig
 
 
+def library_figure(nse: pd.DataFrame, *, lead: int = 1, n: int = 10, floor: float = NSE_FLOOR) -> Figure:
+    """Test NSE per well, TL-LSTM fine-tuned from its closest library member against plain TL-LSTM.
+
+    The ``n`` wells with the lowest TL NSE are highlighted and labelled;
+    values under ``floor`` are drawn at it.
+    """
+    table = library_comparison(nse, n).dropna(subset=["tl", "tl_library"])
+    fig = Figure(figsize=(6.5, 6), layout="constrained")
+    ax = fig.add_subplot()
+    x, y = _clip(table["tl"].to_numpy(dtype=float), floor), _clip(table["tl_library"].to_numpy(dtype=float), floor)
+    weak = table["weak"].to_numpy()
+    ax.scatter(x[~weak], y[~weak], s=22, color=COLORS["tl"], edgecolor="k", linewidth=0.3, label="other wells")
+    ax.scatter(x[weak], y[weak], s=40, color=COLORS["tl_library"], edgecolor="k", linewidth=0.5,
+               label=f"the {int(weak.sum())} weakest wells for TL", zorder=3)
+    for well, xi, yi in zip(table.index[weak], x[weak], y[weak]):
+        ax.annotate(well, (xi, yi), xytext=(4, -2), textcoords="offset points", fontsize=7)
+    low = max(floor, np.floor(min(x.min(), y.min()) * 10) / 10) if len(table) else floor
+    ax.plot([low, 1], [low, 1], color="0.4", lw=0.8, label="1:1")
+    ax.set_xlim(low - 0.02, 1.01)
+    ax.set_ylim(low - 0.02, 1.01)
+    ax.set_xlabel(f"TL-LSTM (basin model) NSE, test, lead {lead} month")
+    ax.set_ylabel("TL-LSTM from the closest library model NSE")
+    gain = table["library_minus_tl"]
+    ax.set_title(f"Library of pre-trained models: better on {int((gain > 0).sum())} of {len(table)} wells, "
+                 f"median change {gain.median():+.3f}\n(weakest {int(weak.sum())}: median change "
+                 f"{gain[weak].median():+.3f}; values below {floor:g} drawn at {floor:g})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
 def pretrain_figure(history: pd.DataFrame, basin: pd.DataFrame, config: dict | None = None,
                     *, lead: int = 1) -> Figure:
     """Pre-training loss per epoch, and the pre-trained model's test forecast of the basin signal."""
@@ -621,6 +673,7 @@ def draw_figures(inputs: Inputs) -> dict[str, Figure]:
                                         pretrain_seconds(inputs.cost, inputs.metrics)),
         "tl_gap_vs_basin_correlation": gap_figure(nse, inputs.wells, lead=lead),
         "pretrain": pretrain_figure(inputs.history, inputs.basin, inputs.config, lead=lead),
+        **({"library_vs_tl": library_figure(nse, lead=lead)} if "tl_library" in nse.columns else {}),
     }
 
 

@@ -16,9 +16,10 @@ KNOWN = {
     "forecast": {"leads", "mode", "forcings", "target"},
     "train": {"max_epochs", "patience", "threads"},
     "pretrain": {"trials", "seed", "search"},
-    "finetune": {"trainable", "lr", "seeds"},
+    "finetune": {"trainable", "lr", "seeds", "pretrained"},
     "it_lstm": {"trials", "seeds"},
     "baselines": {"trials", "arx_lags"},
+    "library": {"clusters", "trials", "external"},
     "evaluate": {"splits"},
 }
 SEARCH_KEYS = {"window", "hidden", "layers", "dropout", "lr", "batch"}
@@ -157,17 +158,42 @@ def validate(params: dict) -> dict:
         if part not in parts:
             _fail("finetune.trainable", f"{part!r} is not a model part; parts are {sorted(parts)}")
     for section, key in (("pretrain", "trials"), ("it_lstm", "trials"), ("baselines", "trials"),
+                         ("library", "clusters"), ("library", "trials"),
                          ("finetune", "seeds"), ("it_lstm", "seeds"), ("train", "max_epochs"),
                          ("train", "patience"), ("train", "threads"), ("baselines", "arx_lags")):
         value = params[section][key]
         if not isinstance(value, int) or value < 1:
             _fail(f"{section}.{key}", f"must be a whole number >= 1, got {value!r}")
+    _check_library(params)
     if params["finetune"]["lr"] <= 0:
         _fail("finetune.lr", "must be positive")
     for split in params["evaluate"]["splits"]:
         if split not in ("train", "validation", "test"):
             _fail("evaluate.splits", f"{split!r}: use train, validation or test")
     return params
+
+
+def _check_library(params: dict) -> None:
+    """``finetune.pretrained`` and ``library``: clusters no more than wells, external folders that hold a model."""
+    pretrained = params["finetune"]["pretrained"]
+    if not isinstance(pretrained, str) or not pretrained.strip():
+        _fail("finetune.pretrained", f"must be the folder of a pre-trained model (e.g. models/pretrain), "
+              f"got {pretrained!r}")
+    lib = params["library"]
+    if isinstance(lib["clusters"], int) and lib["clusters"] > len(params["basin"]["wells"]):
+        _fail("library.clusters", f"{lib['clusters']} clusters but only {len(params['basin']['wells'])} wells in "
+              "basin.wells; choose fewer")
+    external = lib["external"]
+    if not isinstance(external, list) or not all(isinstance(e, str) and e.strip() for e in external):
+        _fail("library.external", f"must be a list of folders (another project's models/pretrain), got {external!r}")
+    if len(set(external)) != len(external):
+        _fail("library.external", "names a folder twice")
+    for folder in external:
+        if not Path(folder).is_dir():
+            _fail("library.external", f"folder {folder} not found (paths are relative to the project root); "
+                  "name another project's models/pretrain folder, or remove it from the list")
+        if not (Path(folder) / "model.pt").exists():
+            _fail("library.external", f"{folder} holds no model.pt; run `dvc repro pretrain` in that project first")
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:
