@@ -146,7 +146,7 @@ def merge_small(labels: np.ndarray, corr: np.ndarray, min_wells: int = MIN_WELLS
 def cut_tree(distance: np.ndarray, n_clusters: int, min_wells: int = MIN_WELLS) -> np.ndarray:
     """Labels of the average-linkage tree cut where it first holds ``n_clusters`` clusters of ``min_wells``.
 
-    The tree is cut into ``k = n_clusters, n_clusters + 1, ...`` clusters until
+    The tree is cut into ``k = 2, 3, ...`` clusters until
     ``n_clusters`` of them have at least ``min_wells`` wells (average linkage
     splits off single outlying wells first, so the plain cut at ``n_clusters``
     would leave one big cluster and outliers). If no cut reaches that, the cut
@@ -154,7 +154,7 @@ def cut_tree(distance: np.ndarray, n_clusters: int, min_wells: int = MIN_WELLS) 
     """
     n = len(distance)
     best, best_big = np.zeros(n, dtype=int), 1 if n >= min_wells else 0
-    for k in range(max(n_clusters, 2), n + 1):
+    for k in range(2, n + 1):
         labels = AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average").fit_predict(distance)
         big = int((np.bincount(labels) >= min_wells).sum())
         if big > best_big:
@@ -176,6 +176,8 @@ def cluster_wells(levels: pd.DataFrame, train: list[str], n_clusters: int) -> pd
     n_clusters : int
         Clusters of at least :data:`MIN_WELLS` wells asked for
         (``library.clusters``); see :func:`cut_tree` and :func:`merge_small`.
+        Fewer result when the wells do not allow that many (one cluster of
+        all wells when there are fewer than ``2 * MIN_WELLS``).
 
     Returns
     -------
@@ -183,10 +185,9 @@ def cluster_wells(levels: pd.DataFrame, train: list[str], n_clusters: int) -> pd
         Index the wells in column order, values ``0 .. k-1`` numbered by size.
     """
     wells = list(levels.columns)
-    if not 1 <= n_clusters <= len(wells):
-        raise ValueError(f"library.clusters is {n_clusters} but there are {len(wells)} wells; "
-                         f"choose 1 to {len(wells)} in params.yaml")
-    if n_clusters == 1:
+    if n_clusters < 1:
+        raise ValueError(f"library.clusters is {n_clusters}; it must be at least 1")
+    if n_clusters == 1 or len(wells) < 2:
         return pd.Series(0, index=pd.Index(wells, name="well"), name="cluster")
     corr = correlation_matrix(standardized(levels, train), train).loc[wells, wells].to_numpy()
     distance = np.clip(1.0 - corr, 0.0, 2.0)

@@ -174,16 +174,12 @@ def validate(params: dict) -> dict:
 
 
 def _check_library(params: dict) -> None:
-    """``finetune.pretrained`` and ``library``: clusters no more than wells, external folders that hold a model."""
+    """``finetune.pretrained`` and ``library.external``: folders that hold a pre-trained model."""
     pretrained = params["finetune"]["pretrained"]
     if not isinstance(pretrained, str) or not pretrained.strip():
         _fail("finetune.pretrained", f"must be the folder of a pre-trained model (e.g. models/pretrain), "
               f"got {pretrained!r}")
-    lib = params["library"]
-    if isinstance(lib["clusters"], int) and lib["clusters"] > len(params["basin"]["wells"]):
-        _fail("library.clusters", f"{lib['clusters']} clusters but only {len(params['basin']['wells'])} wells in "
-              "basin.wells; choose fewer")
-    external = lib["external"]
+    external = params["library"]["external"]
     if not isinstance(external, list) or not all(isinstance(e, str) and e.strip() for e in external):
         _fail("library.external", f"must be a list of folders (another project's models/pretrain), got {external!r}")
     if len(set(external)) != len(external):
