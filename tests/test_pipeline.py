@@ -36,9 +36,9 @@ def test_reduced_pipeline_end_to_end(tmp_path):
     assert "Running stage 'finetune@311001'" in out
 
     metrics = json.loads((project / "metrics.json").read_text())
-    for model in ("tl", "it", "arx", "svr", "rf", "persistence"):
+    for model in ("tl", "tl_library", "it", "arx", "svr", "rf", "persistence"):
         assert -10 < metrics["test"]["lead1"]["nse_median"][model] <= 1
-    for name in ("data", "pretrain", "evaluate", "report"):
+    for name in ("data", "pretrain", "library", "finetune_library", "evaluate", "report"):
         assert (project / "reports" / f"{name}.html").stat().st_size > 10_000
     assert (project / "reports" / "finetune" / "329144.html").exists()
     assert (project / "reports" / "it_lstm.html").exists()

@@ -93,6 +93,7 @@ from sklearn.cluster import AgglomerativeClustering
 
 from .atomic import atomic_folder
 from .dataset import period
+from .parallel import map_in_processes
 from .predictions import read_predictions, write_predictions
 from .prepare import anomalies, training_stats
 from .processed import Processed
@@ -290,6 +291,12 @@ def library_params(params: dict) -> dict:
     return out
 
 
+def _pretrain_cluster(task: tuple[dict, Processed, Path]) -> dict:
+    """Pre-train one cluster's model (in a worker process); its cost."""
+    params, data, out = task
+    return run_pretrain(params, data, out, log=None).cost
+
+
 def build_library(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
                   out: str | Path = "models/library", pretrain: str | Path = "models/pretrain",
                   log=print) -> Library:
@@ -324,12 +331,13 @@ def build_library(params: dict | str | Path, processed: str | Path | Processed =
     rows = [{"name": "basin", "kind": "basin", "path": str(pretrain), "wells": " ".join(wells), "source": "",
              "sha256": sha256(pretrain / "model.pt")}]
     signals = {"basin": group_signal(z, wells)["basin"]}
+    groups = {f"cluster_{n}": list(clusters.index[clusters == n]) for n in sorted(clusters.unique())}
     with atomic_folder(out) as tmp:
-        for n in sorted(clusters.unique()):
-            name, members = f"cluster_{n}", list(clusters.index[clusters == n])
+        tasks = [(library_params(params), cluster_processed(data, members, train), tmp / name)
+                 for name, members in groups.items()]
+        for (name, members), cost in zip(groups.items(), map_in_processes(_pretrain_cluster, tasks)):
             if log is not None:
-                log(f"{name}: {len(members)} wells")
-            run_pretrain(library_params(params), cluster_processed(data, members, train), tmp / name, log=log)
+                log(f"{name}: {len(members)} wells, {cost['trials']} trials, {cost['cpu_s']:.0f} s CPU")
             table = read_predictions(tmp / name / "predictions.csv").assign(well=name)
             write_predictions(table, tmp / name / "predictions.csv")
             rows.append({"name": name, "kind": "cluster", "path": str(out / name), "wells": " ".join(members),
@@ -426,6 +434,13 @@ class LibraryFinetune:
     cost: pd.DataFrame
 
 
+def _finetune_well(task: tuple[dict, str, Processed, str, Path]) -> tuple[pd.DataFrame, dict]:
+    """Fine-tune one well from a library member (in a worker process); its forecasts and cost."""
+    params, well, data, member, out = task
+    result = run_finetune(params, well, data, pretrain=member, out=out, model="tl_library")
+    return result.predictions, result.cost
+
+
 def run_finetune_library(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
                          library: str | Path = "models/library", out: str | Path = "models/tl_library",
                          log=print) -> LibraryFinetune:
@@ -433,7 +448,9 @@ def run_finetune_library(params: dict | str | Path, processed: str | Path | Proc
 
     Each well runs :func:`gwtl.transfer.run_finetune` with the chosen member's
     folder, so fine-tuning is exactly that of the TL-LSTM (``finetune.*``),
-    only the starting model differs; forecasts are named ``tl_library``.
+    only the starting model differs; forecasts are named ``tl_library``. Wells
+    run side by side in worker processes (:mod:`gwtl.parallel`), as do the
+    cluster models in :func:`build_library`.
     """
     params = _params(params)
     data = _processed(processed)
@@ -447,14 +464,12 @@ def run_finetune_library(params: dict | str | Path, processed: str | Path | Proc
     out = Path(out)
     tables, costs = [], []
     with atomic_folder(out) as tmp:
-        for row in choices.itertuples():
-            result = run_finetune(params, row.well, data, pretrain=paths[row.member], out=tmp / row.well,
-                                  model="tl_library")
-            tables.append(result.predictions)
-            costs.append({"well": row.well, "member": row.member, "wall_s": result.cost["wall_s"],
-                          "cpu_s": result.cost["cpu_s"]})
+        tasks = [(params, row.well, data, paths[row.member], tmp / row.well) for row in choices.itertuples()]
+        for row, (table, cost) in zip(choices.itertuples(), map_in_processes(_finetune_well, tasks)):
+            tables.append(table)
+            costs.append({"well": row.well, "member": row.member, "wall_s": cost["wall_s"], "cpu_s": cost["cpu_s"]})
             if log is not None:
-                log(f"well {row.well}: from {row.member} (r = {row.correlation:.3f}), {result.cost['wall_s']:.1f} s")
+                log(f"well {row.well}: from {row.member} (r = {row.correlation:.3f}), {cost['cpu_s']:.1f} s CPU")
         choices.to_csv(tmp / "choices.csv", index=False, float_format="%.4f")
     return LibraryFinetune(out, choices, pd.concat(tables, ignore_index=True), pd.DataFrame(costs))
 
