@@ -114,7 +114,7 @@ def test_members_reproduce_the_written_forecast(tmp_path):
 
 def test_unknown_well_and_missing_inputs_are_named(tmp_path):
     params, data = tiny_params(), synthetic_processed()
-    with pytest.raises(ValueError, match="well 123456 is not in basin.wells"):
+    with pytest.raises(ValueError, match="well 123456 is not in the prepared data.*basin.wells of params.yaml"):
         run_finetune(params, 123456, data, tmp_path / "pretrain", tmp_path / "x")
     with pytest.raises(ValueError, match="well 123456"):
         run_it(params, 123456, data, tmp_path / "x")

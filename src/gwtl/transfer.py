@@ -93,11 +93,12 @@ def _params(params: dict | str | Path) -> dict:
     return load_params(params) if isinstance(params, (str, Path)) else validate(params)
 
 
-def _check_well(params: dict, well) -> str:
-    wells = [str(w) for w in params["basin"]["wells"]]
+def _check_well(data: Processed, well) -> str:
+    """``well`` as a string, or a ValueError when the prepared data lack it."""
+    wells = list(data.levels.columns)
     if str(well) not in wells:
-        raise ValueError(f"well {well} is not in basin.wells of params.yaml (wells: {', '.join(wells[:5])}, ...); "
-                         "add it there and rerun prepare, or choose a listed well")
+        raise ValueError(f"well {well} is not in the prepared data (wells: {', '.join(wells[:5])}, ...); "
+                         "list it in basin.wells of params.yaml and rerun `dvc repro prepare`, or choose a listed well")
     return str(well)
 
 
@@ -261,11 +262,11 @@ def run_finetune(params: dict | str | Path, well, processed: str | Path | Proces
     forecasts in ``predictions.csv``.
     """
     params = _params(params)
-    well = _check_well(params, well)
+    data = _processed(processed)
+    well = _check_well(data, well)
     out = Path(out) if out is not None else Path("models/finetune") / well
     pretrain = params["finetune"]["pretrained"] if pretrain is None else pretrain
     base, info = load_pretrained(pretrain)
-    data = _processed(processed)
     clock = _Clock()
     set_threads(params["train"]["threads"])
     ft, tr = params["finetune"], params["train"]
@@ -292,9 +293,9 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
     seeded with ``pretrain.seed``); members use seeds ``0 .. it_lstm.seeds-1``.
     """
     params = _params(params)
-    well = _check_well(params, well)
-    out = Path(out) if out is not None else Path("models/it") / well
     data = _processed(processed)
+    well = _check_well(data, well)
+    out = Path(out) if out is not None else Path("models/it") / well
     clock = _Clock()
     set_threads(params["train"]["threads"])
     tr = params["train"]
