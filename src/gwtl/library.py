@@ -95,9 +95,10 @@ from .atomic import atomic_folder
 from .dataset import period
 from .parallel import map_in_processes
 from .predictions import read_predictions, write_predictions
-from .prepare import anomalies, training_stats
+from .prepare import anomalies, basin_signal, leave_one_out_correlation, training_stats
 from .processed import Processed
-from .transfer import _params, _processed, align_features, load_pretrained, run_finetune, run_pretrain, well_samples
+from .transfer import (_params, _processed, align_features, listed_wells, load_pretrained, run_finetune, run_pretrain,
+                       well_samples)
 
 MIN_WELLS = 3  # smallest cluster kept; smaller ones merge into the nearest
 MIN_MONTHS = 24  # training months two wells need in common for their correlation to count
@@ -200,15 +201,12 @@ def cluster_wells(levels: pd.DataFrame, train: list[str], n_clusters: int) -> pd
     return pd.Series([number[x] for x in labels], index=pd.Index(wells, name="well"), name="cluster")
 
 
-def group_signal(z: pd.DataFrame, wells: list[str]) -> pd.DataFrame:
-    """``basin`` (mean anomaly of ``wells`` with a value) and ``n_wells`` per month, like the basin signal."""
-    part = z[list(wells)]
-    return pd.DataFrame({"basin": part.mean(axis=1), "n_wells": part.notna().sum(axis=1).astype(int)})
+def cluster_processed(data: Processed, z: pd.DataFrame, wells: list[str]) -> Processed:
+    """``data`` whose basin signal is the signal of ``wells`` only (for :func:`run_pretrain`).
 
-
-def cluster_processed(data: Processed, wells: list[str], train: list[str]) -> Processed:
-    """``data`` whose basin signal is the signal of ``wells`` only (for :func:`run_pretrain`)."""
-    signal = group_signal(standardized(data.levels, train), wells)
+    ``z`` holds the wells' standardized anomalies (:func:`standardized`).
+    """
+    signal = basin_signal(z[list(wells)])
     return Processed(levels=data.levels, basin=signal, forcings=data.forcings, wells=data.wells, meta=data.meta)
 
 
@@ -321,19 +319,16 @@ def build_library(params: dict | str | Path, processed: str | Path | Processed =
     out, pretrain = Path(out), Path(pretrain)
     externals = check_externals(params, data)
     load_pretrained(pretrain)  # the basin member must exist
-    wells = [str(w) for w in params["basin"]["wells"]]
-    missing = [w for w in wells if w not in data.levels.columns]
-    if missing:
-        raise ValueError(f"wells {missing[:5]} of basin.wells are not in the prepared data; rerun `dvc repro prepare`")
+    wells = listed_wells(params, data)
     train = params["split"]["train"]
     clusters = cluster_wells(data.levels[wells], train, params["library"]["clusters"])
     z = standardized(data.levels[wells], train)
     rows = [{"name": "basin", "kind": "basin", "path": str(pretrain), "wells": " ".join(wells), "source": "",
              "sha256": sha256(pretrain / "model.pt")}]
-    signals = {"basin": group_signal(z, wells)["basin"]}
+    signals = {"basin": basin_signal(z)["basin"]}
     groups = {f"cluster_{n}": list(clusters.index[clusters == n]) for n in sorted(clusters.unique())}
     with atomic_folder(out) as tmp:
-        tasks = [(library_params(params), cluster_processed(data, members, train), tmp / name)
+        tasks = [(library_params(params), cluster_processed(data, z, members), tmp / name)
                  for name, members in groups.items()]
         for (name, members), cost in zip(groups.items(), map_in_processes(_pretrain_cluster, tasks)):
             if log is not None:
@@ -342,7 +337,7 @@ def build_library(params: dict | str | Path, processed: str | Path | Processed =
             write_predictions(table, tmp / name / "predictions.csv")
             rows.append({"name": name, "kind": "cluster", "path": str(out / name), "wells": " ".join(members),
                          "source": "", "sha256": sha256(tmp / name / "model.pt")})
-            signals[name] = group_signal(z, members)["basin"]
+            signals[name] = basin_signal(z[members])["basin"]
         for external in externals:
             _copy_external(external, tmp / external.name)
             rows.append({"name": external.name, "kind": "external", "path": str(out / external.name), "wells": "",
@@ -389,16 +384,8 @@ def closeness(z: pd.DataFrame, library: Library, train: list[str], wells: list[s
         if missing:
             raise ValueError(f"library member {member.name} holds wells {missing[:5]} that the prepared data "
                              "lacks; rerun `dvc repro library`")
-        total, count = z[inside].sum(axis=1), z[inside].notna().sum(axis=1)
-        column = {}
-        for well in wells:
-            own = z[well]
-            if well in inside:
-                rest = count - own.notna()
-                column[well] = own.corr(((total - own.fillna(0)) / rest).where(rest > 0))
-            else:
-                column[well] = own.corr(signal)
-        out[member.name] = column
+        without = leave_one_out_correlation(z[inside], train)
+        out[member.name] = {well: without[well] if well in inside else z[well].corr(signal) for well in wells}
     table = pd.DataFrame(out)
     table.index.name = "well"
     return table

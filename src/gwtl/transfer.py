@@ -102,6 +102,16 @@ def _check_well(data: Processed, well) -> str:
     return str(well)
 
 
+def listed_wells(params: dict, data: Processed) -> list[str]:
+    """The wells of ``basin.wells`` as strings; a ValueError when the prepared data lack any or it is empty."""
+    wells = [str(w) for w in params["basin"]["wells"]]
+    missing = [w for w in wells if w not in data.levels.columns]
+    if missing or not wells:
+        raise ValueError(f"wells {missing} of basin.wells are not in the prepared data; rerun `dvc repro prepare`"
+                         if missing else "basin.wells of params.yaml is empty")
+    return wells
+
+
 def _processed(processed: str | Path | Processed) -> Processed:
     if isinstance(processed, Processed):
         return processed
@@ -353,12 +363,8 @@ def run_it_all(params: dict | str | Path, processed: str | Path | Processed = "d
         (summed over members), ``wall_s``, ``cpu_s`` and NSE per split and lead.
     """
     params = _params(params)
-    data = _processed(processed)  # fails early, before any worker starts
-    wells = [str(w) for w in params["basin"]["wells"]]
-    missing = [w for w in wells if w not in data.levels.columns]
-    if missing or not wells:
-        raise ValueError(f"wells {missing} of basin.wells are not in the prepared data; rerun `dvc repro prepare`"
-                         if missing else "basin.wells of params.yaml is empty")
+    data = _processed(processed)
+    wells = listed_wells(params, data)  # fails early, before any worker starts
     tasks = [(params, well, data, Path(out)) for well in wells]
     first = f"nse_test_lead{params['forecast']['leads'][0]}"
     rows = []
