@@ -40,6 +40,41 @@ def test_kge_perfect_and_biased():
     assert metrics.kge(OBS, [2 * o for o in OBS]) == pytest.approx(1 - math.sqrt(2))
 
 
+# Levels around 274 m a.s.l. (OBS and FC shifted by 272.5 m) and the training-period mean level.
+LEVELS = [272.5 + o for o in OBS]  # 273.5, 274.5, 275.5, 276.5; mean 275.0
+UNBIASED = [272.5 + f for f in FC]  # mean 275.0 as well
+BIASED = [f + 0.5 for f in UNBIASED]  # mean 275.5
+TRAIN_MEAN = 274.0
+
+
+def test_kge_on_departures_from_the_training_mean_punishes_a_bias():
+    # r and alpha are those of OBS and FC (a shift changes neither), for both forecasts.
+    r = 4 / math.sqrt(5 * 3.5)
+    alpha = math.sqrt(3.5 / 5)
+    # departures from 274 m: obs mean 275.0 - 274 = 1.0, unbiased 1.0, biased 275.5 - 274 = 1.5
+    unbiased = 1 - math.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (1.0 / 1.0 - 1) ** 2)
+    biased = 1 - math.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (1.5 / 1.0 - 1) ** 2)
+    assert metrics.kge(LEVELS, UNBIASED, reference=TRAIN_MEAN) == pytest.approx(unbiased)  # 0.831
+    assert metrics.kge(LEVELS, BIASED, reference=TRAIN_MEAN) == pytest.approx(biased)  # 0.472
+    assert biased < unbiased - 0.3
+    # On absolute levels the same 0.5 m bias gives beta = 275.5 / 275.0 and barely moves KGE ...
+    absolute = 1 - math.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (275.5 / 275.0 - 1) ** 2)
+    assert metrics.kge(LEVELS, BIASED) == pytest.approx(absolute)
+    assert abs(metrics.kge(LEVELS, BIASED) - unbiased) < 1e-5
+    # ... so the reference must change the score (it would not if it were ignored).
+    assert metrics.kge(LEVELS, BIASED) - metrics.kge(LEVELS, BIASED, reference=TRAIN_MEAN) > 0.3
+
+
+def test_score_passes_the_reference_to_kge_only():
+    persistence = [272.5 + p for p in (0.0, 1.0, 2.0, 3.0)]
+    with_reference = metrics.score(LEVELS, BIASED, persistence, reference=TRAIN_MEAN)
+    without = metrics.score(LEVELS, BIASED, persistence)
+    assert with_reference["kge"] == pytest.approx(metrics.kge(LEVELS, BIASED, reference=TRAIN_MEAN))
+    assert without["kge"] == pytest.approx(metrics.kge(LEVELS, BIASED))
+    assert with_reference["kge"] < without["kge"] - 0.3
+    assert {k: v for k, v in with_reference.items() if k != "kge"} == {k: v for k, v in without.items() if k != "kge"}
+
+
 def test_persistence_index_by_hand():
     persistence = [0.0, 1.0, 2.0, 3.0]  # the level one step before: every error is 1, SSE = 4
     assert metrics.persistence_index(OBS, FC, persistence) == pytest.approx(1 - 0.5 / 4)
