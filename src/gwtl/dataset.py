@@ -17,9 +17,23 @@ forcings (e.g. ``precipitation``, ``discharge_211466``)
 
 The target for lead ``h`` is the level at ``t+h``: as the change from the level
 at ``t`` (``target="change"``) or as the level itself (``target="level"``), both
-in units of the training standard deviation. A sample needs an observed level
-at ``t`` and complete forcings over its sequence; missing targets stay NaN and
-are masked out of losses and metrics. Nothing is filled here.
+in units of the training standard deviation.
+
+Which samples exist
+    A sample is issued at every month ``t`` whose level is *observed* (not a
+    month that ``prepare`` filled by interpolation: such a level was made from
+    the next observation, which may lie after ``t``) and whose inputs up to
+    ``t+h`` are complete for at least the shortest lead ``h``. Lead ``h`` of a
+    sample is *valid* (:attr:`Samples.valid`) when the inputs up to ``t+h``
+    are complete; the LSTM reads lead ``h`` at ``t+h`` and the baselines read
+    nothing after ``t+h``, so inputs after ``t+h`` (missing forcings, months
+    after the end of the data) cannot change it and enter as 0. So every month
+    with an observation is a target at every lead whose inputs exist, up to
+    the last month of the data, in both forecast modes.
+Targets
+    NaN where the level is missing, where ``prepare`` filled it (interpolated
+    months are never training targets nor scored), and where the lead is not
+    valid; NaN targets are masked out of losses and metrics.
 """
 
 from __future__ import annotations
@@ -70,6 +84,9 @@ class Samples:
         The issue month ``t`` of each sample.
     base : ndarray, shape (n,)
         Level at ``t`` in original units (the persistence forecast).
+    valid : ndarray, shape (n, n_leads), bool
+        Lead ``h`` has complete inputs up to its target month ``t+h``; a
+        forecast exists only where this holds.
     leads, features, window, target, scaler
         How the samples were made.
     """
@@ -78,6 +95,7 @@ class Samples:
     y: np.ndarray
     issue: pd.DatetimeIndex
     base: np.ndarray
+    valid: np.ndarray
     leads: list[int]
     features: list[str]
     window: int
@@ -129,6 +147,7 @@ def make_samples(
     mode: str,
     target: str,
     train: list[str] | tuple[str, str],
+    filled: pd.Series | np.ndarray | None = None,
 ) -> Samples:
     """Build all forecast samples of one monthly series.
 
@@ -146,6 +165,12 @@ def make_samples(
     target : {"change", "level"}
     train : pair of "YYYY-MM"
         Training period; scalers are fit on it only.
+    filled : bool Series or array, optional
+        True at months whose level ``prepare`` filled by interpolation
+        (:meth:`gwtl.processed.Processed.filled`): no sample is issued from
+        them and they are never targets. They stay in the input windows, where
+        they lie before the issue month and were interpolated from levels up
+        to it.
     """
     if mode not in MODES:
         raise ValueError(f"forecast mode {mode!r} is unknown; use one of {MODES}")
@@ -155,24 +180,31 @@ def make_samples(
         raise ValueError(f"window ({window}) and every lead ({leads}) must be at least 1")
     if not level.index.equals(forcings.index):
         raise ValueError("level and forcings must share one monthly index")
+    filled = np.zeros(len(level), dtype=bool) if filled is None else np.asarray(filled, dtype=bool)
+    if filled.shape != (len(level),):
+        raise ValueError(f"filled has shape {filled.shape}, the level series {len(level)} months")
     train_bounds = period(train)
     horizon = max(leads)
     scaler = Scaler.fit(level, train_bounds)
-    lev = scaler.transform(level.to_numpy(dtype=float))
+    # Rows after the last month: unknown levels and forcings, known season; they
+    # let the last months of the data be targets of every lead whose inputs exist.
+    months = pd.date_range(level.index[0], periods=len(level) + horizon, freq="MS")
+    pad = np.full(horizon, np.nan)
+    lev = np.r_[scaler.transform(level.to_numpy(dtype=float)), pad]
     obs = ~np.isnan(lev)
     forcing_cols = []
     for name in forcings.columns:
         f = Scaler.fit(forcings[name], train_bounds).transform(forcings[name].to_numpy(dtype=float))
-        forcing_cols.append(f)
-    month = level.index.month.to_numpy()
+        forcing_cols.append(np.r_[f, pad])
+    month = months.month.to_numpy()
     season = [np.sin(2 * np.pi * month / 12), np.cos(2 * np.pi * month / 12)]
     features = ["level", "observed", *forcings.columns, "month_sin", "month_cos"]
     table = np.column_stack([np.where(obs, lev, 0.0), obs, *forcing_cols, *season])
 
     n_months, seq = len(level), window + horizon
-    issues = np.arange(window - 1, n_months - horizon)
+    issues = np.arange(window - 1, n_months - min(leads))
     if len(issues) == 0:
-        raise ValueError(f"the series is shorter than window + lead ({seq} months)")
+        raise ValueError(f"the series is shorter than window + lead ({window + min(leads)} months)")
     rows = issues[:, None] + np.arange(-window + 1, horizon + 1)[None, :]  # (n, seq)
     x = table[rows].copy()
     future = np.arange(seq) >= window
@@ -180,9 +212,13 @@ def make_samples(
     x[:, future, 1] = 0.0
     if mode == "operational":
         x[:, future, 2 : 2 + len(forcing_cols)] = 0.0
-    keep = obs[issues] & ~np.isnan(x).any(axis=(1, 2))
-    issues, x = issues[keep], x[keep]
-    targets = lev[issues[:, None] + np.asarray(leads)[None, :]]
+    complete = ~np.isnan(x).any(axis=2).cumsum(axis=1).astype(bool)  # (n, seq): inputs complete up to step
+    valid = complete[:, [window - 1 + h for h in leads]]
+    keep = obs[issues] & ~filled[issues] & valid[:, 0]
+    issues, x, valid = issues[keep], np.nan_to_num(x[keep]), valid[keep]
+    target_rows = issues[:, None] + np.asarray(leads)[None, :]
+    target_filled = np.r_[filled, np.zeros(horizon, dtype=bool)][target_rows]
+    targets = np.where(target_filled | ~valid, np.nan, lev[target_rows])
     base_scaled = lev[issues]
     y = targets - base_scaled[:, None] if target == "change" else targets
     base = level.to_numpy(dtype=float)[issues]
@@ -191,6 +227,7 @@ def make_samples(
         y=y.astype(np.float32),
         issue=level.index[issues],
         base=base,
+        valid=valid,
         leads=list(leads),
         features=features,
         window=window,

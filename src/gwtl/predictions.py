@@ -29,7 +29,9 @@ def prediction_table(
     """Long table of forecasts in levels (``forecast`` has shape (n, n_leads)).
 
     ``split`` maps ``train``/``validation``/``test`` to ``["YYYY-MM", "YYYY-MM"]``;
-    a row's split is the one its target month falls in.
+    a row's split is the one its target month falls in. Leads without complete
+    inputs up to their target month (``samples.valid``) get no row: no forecast
+    could be issued for them.
     """
     forecast = np.asarray(forecast, dtype=float)
     if forecast.shape != samples.y.shape:
@@ -53,7 +55,7 @@ def prediction_table(
                     "observed": observed[:, j],
                     "forecast": forecast[:, j],
                 }
-            )
+            )[samples.valid[:, j]]
         )
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 

@@ -17,7 +17,9 @@ Files (all CSV with a ``month`` column of first-of-month dates, ``YYYY-MM-DD``):
     coverage, listed, reason`` and for listed wells ``train_mean, train_std,
     corr_basin``.
 ``meta.json``
-    Basin name, period, split and the warnings raised while preparing.
+    Basin name, period, split, the warnings raised while preparing and
+    ``interpolated``: per well, the months (``YYYY-MM``) filled by
+    interpolation (:meth:`Processed.filled`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,19 @@ class Processed:
                 "add it to basin.wells in params.yaml and rerun prepare"
             )
         return self.levels[str(well)].rename(str(well))
+
+    def filled(self, well: int | str) -> pd.Series:
+        """True at the months whose level of ``well`` ``prepare`` filled by interpolation.
+
+        Such months are inputs but never issue months or targets
+        (:func:`gwtl.dataset.make_samples`). All False for the basin signal.
+        """
+        months = pd.DatetimeIndex(pd.to_datetime(self.meta.get("interpolated", {}).get(str(well), []), format="%Y-%m"))
+        unknown = months.difference(self.levels.index)
+        if len(unknown):
+            raise ValueError(f"meta.json lists interpolated months {list(unknown.strftime('%Y-%m'))} of well {well} "
+                             "outside the prepared period; rerun `dvc repro prepare`")
+        return pd.Series(self.levels.index.isin(months), index=self.levels.index, name=str(well))
 
 
 def _read(path: Path) -> pd.DataFrame:
