@@ -1,0 +1,248 @@
+"""Paired comparison of two models over the wells of one basin, and what it allows to claim.
+
+The paper compares TL-LSTM and IT-LSTM by their mean NSE over wells (0.91
+against 0.92 at a lead of one month). All wells of a basin are scored on one
+shared test period (here six years), so they are not independent samples:
+a dry year that one model handles badly lowers its NSE on every well at once.
+For a pair of models ``a`` and ``b`` and one lead, :func:`compare_pair` gives
+
+``n``
+    wells with a score of both models.
+``mean_a``, ``mean_b``, ``median_a``, ``median_b``
+    mean (the paper's statistic) and median NSE over those wells.
+``mean_diff``, ``median_diff``
+    mean and median over wells of ``NSE_a - NSE_b``.
+``wins``
+    wells where ``a`` scores higher than ``b`` (ties count for neither).
+``wilcoxon_p``
+    two-sided Wilcoxon signed-rank test of the per-well differences
+    (:func:`scipy.stats.wilcoxon`; wells with equal NSE are dropped; 1.0
+    when every well ties). It treats the wells as independent: it answers
+    "does one model score higher on most wells of *this* test period?".
+``boot_lo``, ``boot_hi``
+    2.5 and 97.5 % points of the mean over wells of ``NSE_a - NSE_b`` under
+    a block bootstrap over test years (:func:`year_bootstrap`): the calendar
+    years of the test period are drawn with replacement (a year drawn twice
+    counts twice), and every well's NSE of both models is recomputed from
+    the monthly forecasts of the drawn years. It answers "how much does the
+    difference depend on which years were tested?"; the wells of one draw
+    share its years, as they share the real test period.
+``years``
+    calendar years of target months in the compared rows.
+
+:func:`comparison_table` runs :func:`compare_pair` for every lead and pair
+present (:data:`PAIRS`) on the rows the evaluate stage scored
+(:func:`gwtl.evaluate.scored_rows`: the common months of each well), so the
+per-well NSE here is the NSE of ``reports/results.csv``.
+:func:`verdict` turns one comparison into the sentence the report states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.stats import wilcoxon
+
+from .metrics import nse
+
+# (a, b) pairs compared when both models are present; a is the candidate, b the reference.
+PAIRS = (("tl", "it"), ("tl_library", "it"), ("tl_library", "tl"), ("tl", "arx"))
+# Keys of each comparison that go to metrics.json (``test.lead1.tl_vs_it.wins``, ...).
+METRIC_KEYS = ("wins", "mean_diff", "wilcoxon_p", "boot_lo", "boot_hi")
+DRAWS = 2000
+SEED = 0
+ALPHA = 0.05
+COLUMNS = ["split", "lead", "a", "b", "n", "mean_a", "mean_b", "median_a", "median_b", "mean_diff",
+           "median_diff", "wins", "wilcoxon_p", "boot_lo", "boot_hi", "years", "draws"]
+
+
+def paired_wells(a: pd.Series, b: pd.Series) -> dict:
+    """Compare two models' per-well scores (indexed by well) over the wells both have.
+
+    Returns ``n``, ``mean_a``, ``mean_b``, ``median_a``, ``median_b``,
+    ``mean_diff``, ``median_diff``, ``wins`` and ``wilcoxon_p`` (see the
+    module docstring).
+    """
+    both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
+    diff = (both["a"] - both["b"]).to_numpy(dtype=float)
+    return {
+        "n": len(both),
+        "mean_a": both["a"].mean(), "mean_b": both["b"].mean(),
+        "median_a": both["a"].median(), "median_b": both["b"].median(),
+        "mean_diff": float(diff.mean()) if len(diff) else np.nan,
+        "median_diff": float(np.median(diff)) if len(diff) else np.nan,
+        "wins": int((diff > 0).sum()),
+        "wilcoxon_p": wilcoxon_p(diff),
+    }
+
+
+def wilcoxon_p(diff: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired differences; 1.0 if all are 0, NaN if none."""
+    diff = np.asarray(diff, dtype=float)
+    if len(diff) == 0:
+        return np.nan
+    if not np.any(diff != 0):
+        return 1.0
+    return float(wilcoxon(diff, zero_method="wilcox", alternative="two-sided").pvalue)
+
+
+def paired_forecasts(rows: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """One row per well and month with ``observed``, ``a`` and ``b`` (the forecasts of both models).
+
+    ``rows`` is a predictions table of one lead (columns ``well``, ``model``,
+    ``month``, ``observed``, ``forecast``); months where either forecast or
+    the observation is missing are dropped.
+    """
+    part = rows[rows["model"].isin([a, b])]
+    wide = part.pivot_table(index=["well", "month"], columns="model", values="forecast", aggfunc="first")
+    wide = wide.reindex(columns=[a, b])
+    wide.columns = ["a", "b"]
+    observed = part.groupby(["well", "month"])["observed"].first()
+    return wide.assign(observed=observed).dropna().reset_index()
+
+
+def year_sums(paired: pd.DataFrame) -> tuple[list[str], list[int], dict[str, np.ndarray]]:
+    """Per well and calendar year: months, sums of the centred observations and squares, both SSEs.
+
+    Returns the wells, the years and arrays of shape (wells, years) named
+    ``n``, ``s1``, ``s2``, ``sse_a``, ``sse_b``. Observations are centred on
+    each well's mean first, which keeps the sums of squares exact for levels
+    of hundreds of metres.
+    """
+    paired = paired.assign(year=pd.DatetimeIndex(paired["month"]).year)
+    centred = paired["observed"] - paired.groupby("well")["observed"].transform("mean")
+    paired = paired.assign(c=centred, c2=centred**2, ea=(paired["a"] - paired["observed"]) ** 2,
+                           eb=(paired["b"] - paired["observed"]) ** 2, one=1.0)
+    sums = paired.groupby(["well", "year"])[["one", "c", "c2", "ea", "eb"]].sum()
+    wells = sorted(paired["well"].unique())
+    years = sorted(paired["year"].unique())
+    full = sums.reindex(pd.MultiIndex.from_product([wells, years]), fill_value=0.0)
+    shape = (len(wells), len(years))
+    arrays = {name: full[col].to_numpy(dtype=float).reshape(shape)
+              for name, col in (("n", "one"), ("s1", "c"), ("s2", "c2"), ("sse_a", "ea"), ("sse_b", "eb"))}
+    return wells, [int(y) for y in years], arrays
+
+
+def nse_from_counts(counts: np.ndarray, sums: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """NSE of both models per draw and well when year ``y`` counts ``counts[:, y]`` times.
+
+    ``counts`` has shape (draws, years), ``sums`` is the third value of
+    :func:`year_sums`; returns two arrays of shape (draws, wells), NaN where
+    a well has fewer than 2 months or no variance in the drawn years. With
+    every count 1 this is each well's NSE over all its months.
+    """
+    counts = np.asarray(counts, dtype=float)
+    n = counts @ sums["n"].T
+    s1 = counts @ sums["s1"].T
+    s2 = counts @ sums["s2"].T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sst = s2 - np.where(n > 0, s1**2 / n, 0.0)
+        ok = (n >= 2) & (sst > 1e-12 * np.maximum(s2, 1e-300))
+        nse_a = np.where(ok, 1.0 - (counts @ sums["sse_a"].T) / sst, np.nan)
+        nse_b = np.where(ok, 1.0 - (counts @ sums["sse_b"].T) / sst, np.nan)
+    return nse_a, nse_b
+
+
+def year_bootstrap(paired: pd.DataFrame, *, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
+    """Mean over wells of ``NSE_a - NSE_b`` for each of ``draws`` resamplings of the calendar years.
+
+    ``paired`` is a :func:`paired_forecasts` table. Each draw takes as many
+    years as there are, with replacement, and the same years for every well.
+    Draws where no well has an NSE are left out.
+    """
+    _, years, sums = year_sums(paired)
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(len(years), np.full(len(years), 1 / len(years)), size=draws)
+    nse_a, nse_b = nse_from_counts(counts, sums)
+    diff = nse_a - nse_b
+    has = np.isfinite(diff).any(axis=1)
+    return np.nanmean(diff[has], axis=1)
+
+
+def compare_pair(rows: pd.DataFrame, a: str, b: str, *, draws: int = DRAWS, seed: int = SEED) -> dict:
+    """Every statistic of the module docstring for models ``a`` and ``b`` on ``rows`` (one lead, one split)."""
+    paired = paired_forecasts(rows, a, b)
+    if paired.empty:
+        raise ValueError(f"models {a} and {b} share no month with an observation; nothing to compare")
+    scores = pd.DataFrame.from_dict(
+        {well: {"a": nse(g["observed"], g["a"]), "b": nse(g["observed"], g["b"])}
+         for well, g in paired.groupby("well")}, orient="index")
+    out = paired_wells(scores["a"], scores["b"])
+    boot = year_bootstrap(paired, draws=draws, seed=seed)
+    lo, hi = np.percentile(boot, [2.5, 97.5]) if len(boot) else (np.nan, np.nan)
+    return {**out, "boot_lo": float(lo), "boot_hi": float(hi),
+            "years": int(pd.DatetimeIndex(paired["month"]).year.nunique()), "draws": len(boot)}
+
+
+def comparison_table(rows: pd.DataFrame, *, split: str = "test", pairs=PAIRS, draws: int = DRAWS,
+                     seed: int = SEED) -> pd.DataFrame:
+    """:func:`compare_pair` for every lead and every pair of :data:`PAIRS` whose models are both in ``rows``.
+
+    ``rows`` are the scored rows of the evaluate stage (columns ``well``,
+    ``model``, ``lead``, ``month``, ``split``, ``observed``, ``forecast``);
+    only the listed wells belong in it (not ``basin``). One row per lead and
+    pair, columns :data:`COLUMNS`.
+    """
+    rows = rows[rows["split"] == split]
+    present = set(rows["model"])
+    records = []
+    for lead, part in rows.groupby("lead", sort=True):
+        for a, b in pairs:
+            if a in present and b in present:
+                records.append({"split": split, "lead": int(lead), "a": a, "b": b,
+                                **compare_pair(part, a, b, draws=draws, seed=seed)})
+    return pd.DataFrame(records, columns=COLUMNS)
+
+
+def comparison_metrics(table: pd.DataFrame) -> dict:
+    """``{split: {"lead<h>": {"<a>_vs_<b>": {key: value}}}}`` with the :data:`METRIC_KEYS` of each row."""
+    tree: dict = {}
+    for row in table.itertuples(index=False):
+        entry = {k: getattr(row, k) for k in METRIC_KEYS}
+        tree.setdefault(row.split, {}).setdefault(f"lead{row.lead}", {})[f"{row.a}_vs_{row.b}"] = entry
+    return tree
+
+
+def verdict(comparison: Mapping, a: str = "TL", b: str = "IT", alpha: float = ALPHA) -> str:
+    """What one comparison allows to say, as a sentence for the report.
+
+    ``a`` is called more (less) accurate than ``b`` only when both the
+    Wilcoxon test over wells is significant at ``alpha`` and the interval of
+    the year bootstrap lies above (below) 0. When only the Wilcoxon test is,
+    the difference holds on most wells of this test period but depends on
+    which years were tested; when neither, the two are not distinguishable.
+    """
+    p, lo, hi = comparison["wilcoxon_p"], comparison["boot_lo"], comparison["boot_hi"]
+    interval = f"year-bootstrap 95% interval of the mean NSE difference {lo:+.3f} to {hi:+.3f}"
+    test = f"Wilcoxon p = {p:.3g} over {int(comparison['n'])} wells"
+    significant = bool(np.isfinite(p) and p < alpha)
+    if significant and lo > 0:
+        return f"{a} is **more** accurate than {b} ({test}; {interval}, above 0)"
+    if significant and hi < 0:
+        return f"{a} is **less** accurate than {b} ({test}; {interval}, below 0)"
+    if significant:
+        better = a if comparison["median_diff"] > 0 else b
+        return (f"{better} scores higher on most wells of this test period ({test}), but the difference "
+                f"depends on which years were tested ({interval}, contains 0): {a} and {b} are **not "
+                "distinguishable** beyond this test period")
+    return f"{a} and {b} are **not distinguishable** here ({test}; {interval})"
+
+
+def claims_table(comparison: pd.DataFrame, a: str, b: str, names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The comparison rows of the pair (``a``, ``b``), one per lead, with readable column names."""
+    names = names or {}
+    na, nb = names.get(a, a), names.get(b, b)
+    rows = comparison[(comparison["a"] == a) & (comparison["b"] == b)].set_index("lead").sort_index()
+    table = pd.DataFrame({
+        "wells": rows["n"],
+        f"mean {na}": rows["mean_a"], f"mean {nb}": rows["mean_b"],
+        f"median {na}": rows["median_a"], f"median {nb}": rows["median_b"],
+        f"mean {na}−{nb}": rows["mean_diff"],
+        f"{na} better on": rows["wins"],
+        "Wilcoxon p": rows["wilcoxon_p"],
+        "years 2.5%": rows["boot_lo"], "years 97.5%": rows["boot_hi"],
+    })
+    table.index.name = "lead (months)"
+    return table
