@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwtl import evaluate
+from gwtl import compare, evaluate
 from gwtl.predictions import COLUMNS, write_predictions
 
 PARAMS = {
@@ -34,34 +34,71 @@ def table(well: str, model: str, forecast, observed=OBS, lead: int = 1) -> pd.Da
     })[COLUMNS]
 
 
-def project(root: Path, wells=("1",), cost=True) -> dict:
-    """models/ and data/processed/wells.csv like the pipeline writes them."""
-    pd.DataFrame({"hzb": [int(w) for w in wells] + [999], "listed": [True] * len(wells) + [False]}).to_csv(
-        root / "wells.csv", index=False)
-    for i, well in enumerate(wells):
-        shift = 10.0 * i
+def project(root: Path, wells=("1",), cost=True, base: float = 0.0, budgets=()) -> dict:
+    """models/ and data/processed/wells.csv like the pipeline writes them.
+
+    Well ``i`` has the levels ``OBS + base + 10 i`` and the training mean
+    ``base + 10 i``. Each trial budget ``k`` of ``budgets`` adds a model
+    ``it_<k>`` (forecasting like TL) to the IT files, costing ``k`` s wall and
+    ``2 k`` s CPU per well.
+    """
+    shifts = {w: base + 10.0 * i for i, w in enumerate(wells)}
+    pd.DataFrame({"hzb": [int(w) for w in wells] + [999], "listed": [True] * len(wells) + [False],
+                  "train_mean": [shifts[w] for w in wells] + [np.nan]}).to_csv(root / "wells.csv", index=False)
+    for well, shift in shifts.items():
         obs = [o + shift for o in OBS]
         for model, folder in (("tl", "finetune"), ("it", "it")):
             fc = [f + shift for f in FORECASTS[model]]
-            write_predictions(table(well, model, fc, obs), root / "models" / folder / well / "predictions.csv")
+            frames = [table(well, model, fc, obs)]
+            if model == "it":
+                frames += [table(well, f"it_{k}", [f + shift for f in FORECASTS["tl"]], obs) for k in budgets]
+            write_predictions(pd.concat(frames), root / "models" / folder / well / "predictions.csv")
             if cost:
-                (root / "models" / folder / well / "cost.json").write_text(
-                    json.dumps({"wall_s": 10.0 if model == "tl" else 100.0, "cpu_s": 20.0}))
-    base = pd.concat([table(w, "arx", [f + 10.0 * i for f in FORECASTS["arx"]], [o + 10.0 * i for o in OBS])
-                      for i, w in enumerate(wells)])
-    write_predictions(base, root / "models" / "baselines" / "predictions.csv")
+                spent = ({"wall_s": 10.0, "cpu_s": 12.0} if model == "tl" else
+                         {"wall_s": 100.0, "cpu_s": 150.0,
+                          "budgets": [{"trials": k, "wall_s": float(k), "cpu_s": 2.0 * k} for k in budgets]})
+                (root / "models" / folder / well / "cost.json").write_text(json.dumps(spent))
+    base_table = pd.concat([table(w, "arx", [f + s for f in FORECASTS["arx"]], [o + s for o in OBS])
+                            for w, s in shifts.items()])
+    write_predictions(base_table, root / "models" / "baselines" / "predictions.csv")
     pd.DataFrame({"well": list(wells), "model": "arx", "wall_s": 0.5, "cpu_s": 0.5, "trials": 7}).to_csv(
         root / "models" / "baselines" / "cost.csv", index=False)
     basin = table("basin", "pretrain", [o + 1.0 for o in OBS])
     write_predictions(basin, root / "models" / "pretrain" / "predictions.csv")
     (root / "models" / "pretrain" / "cost.json").write_text(json.dumps({"wall_s": 50.0, "cpu_s": 90.0}))
+    return paths_under(root)
+
+
+def paths_under(root: Path) -> dict:
     return {
         **evaluate.inputs_under(root / "models"),
         "wells_csv": root / "wells.csv",
         "out_metrics": root / "metrics.json",
         "out_results": root / "reports" / "results.csv",
         "out_cost": root / "reports" / "cost.csv",
+        "out_comparison": root / "reports" / "comparison.csv",
     }
+
+
+def add_library(root: Path, wells) -> dict:
+    """A library of two cluster models (30 s and 50 s CPU), an external member and TL-library forecasts.
+
+    TL-library forecasts like IT and costs 5 s CPU per well to fine-tune. The
+    external member's cost (another project's) must not be counted.
+    """
+    lib = root / "models" / "library"
+    for name, cpu in (("cluster_1", 30.0), ("cluster_2", 50.0), ("external_graz", 1e6)):
+        (lib / name).mkdir(parents=True)
+        (lib / name / "cost.json").write_text(json.dumps({"wall_s": cpu / 2, "cpu_s": cpu}))
+    pd.DataFrame({"name": ["basin", "cluster_1", "cluster_2", "external_graz"],
+                  "kind": ["basin", "cluster", "cluster", "external"]}).to_csv(lib / "members.csv", index=False)
+    for i, well in enumerate(wells):
+        obs = [o + 10.0 * i for o in OBS]
+        out = root / "models" / "tl_library" / well
+        write_predictions(table(well, "tl_library", [f + 10.0 * i for f in FORECASTS["it"]], obs),
+                          out / "predictions.csv")
+        (out / "cost.json").write_text(json.dumps({"wall_s": 4.0, "cpu_s": 5.0}))
+    return paths_under(root)
 
 
 def test_scores_by_hand_and_metrics_keys(tmp_path):
@@ -85,7 +122,8 @@ def test_scores_by_hand_and_metrics_keys(tmp_path):
     metrics = json.loads(paths["out_metrics"].read_text())
     assert set(metrics) == {"validation", "test", "cost"}
     lead1 = metrics["test"]["lead1"]
-    assert {"nse_median", "nse_mean", "kge_median", "rmse_median", "n_wells"} <= set(lead1)
+    assert set(lead1) == {"nse_median", "nse_mean", "kge_median", "rmse_median", "n_wells", "nse_basin",
+                          "tl_vs_it", "tl_vs_arx"}
     assert lead1["nse_median"]["tl"] == 0.9
     assert set(lead1["nse_median"]) == {"tl", "it", "arx"}
     assert lead1["n_wells"] == 1
@@ -94,19 +132,100 @@ def test_scores_by_hand_and_metrics_keys(tmp_path):
     assert result.metrics == metrics
 
 
-def test_cost_totals_and_ratio(tmp_path):
-    paths = project(tmp_path, wells=("1", "2"))
+def test_cost_in_cpu_seconds_with_pretraining_amortised(tmp_path):
+    paths = project(tmp_path, wells=("1", "2"), budgets=(2,))
     evaluate.run_evaluate(PARAMS, **paths)
     cost = json.loads(paths["out_metrics"].read_text())["cost"]
-    # TL basin = pretrain 50 + 2 wells x 10; IT basin = 2 x 100
-    assert cost == {"pretrain_s": 50.0, "tl_s_per_well": 10.0, "it_s_per_well": 100.0,
-                    "tl_basin_s": 70.0, "it_basin_s": 200.0, "it_over_tl": round(200 / 70, 4)}
+    # TL per well = fine-tuning 12 + pretrain 90 / 2 wells; basin = 2 x 12 + 90 once
+    assert cost == {"pretrain_cpu_s": 90.0,
+                    "cpu_s_per_well": {"tl": 57.0, "it": 150.0, "it_2": 4.0, "arx": 0.5},
+                    "cpu_s_basin": {"tl": 114.0, "it": 300.0, "it_2": 8.0, "arx": 1.0},
+                    "it_over_tl": round(300 / 114, 4)}
     table = pd.read_csv(paths["out_cost"], dtype={"well": str})
-    assert list(table.columns) == ["well", "model", "wall_s", "cpu_s"]
+    assert list(table.columns) == ["well", "model", "wall_s", "cpu_s", "pretrain_cpu_s", "total_cpu_s"]
+    tl = table[(table["well"] == "2") & (table["model"] == "tl")].iloc[0]
+    assert (tl["wall_s"], tl["cpu_s"], tl["pretrain_cpu_s"], tl["total_cpu_s"]) == (10, 12, 45, 57)
     basin = table[table["well"] == "basin"].set_index("model")
-    assert basin.loc["tl", "cpu_s"] == pytest.approx(90 + 2 * 20)
-    assert basin.loc["arx", "wall_s"] == pytest.approx(1.0)
+    assert sorted(basin.index) == ["arx", "it", "it_2", "pretrain", "tl"]
+    assert basin.loc["tl", ["cpu_s", "pretrain_cpu_s", "total_cpu_s"]].tolist() == [24, 90, 114]
+    assert basin.loc["it_2", ["wall_s", "cpu_s", "pretrain_cpu_s", "total_cpu_s"]].tolist() == [4, 8, 0, 8]
+    assert basin.loc["pretrain", ["wall_s", "cpu_s", "total_cpu_s"]].tolist() == [50, 90, 90]
     assert len(table[(table["well"] != "basin") & (table["model"] == "it")]) == 2
+    # it_2 is scored like any model
+    assert "it_2" in json.loads(paths["out_metrics"].read_text())["test"]["lead1"]["nse_mean"]
+
+
+def test_library_cost_includes_cluster_pretraining_but_not_external(tmp_path):
+    project(tmp_path, wells=("1", "2"))
+    paths = add_library(tmp_path, ("1", "2"))
+    result = evaluate.run_evaluate(PARAMS, **paths)
+    cost = result.metrics["cost"]
+    assert cost["library_pretrain_cpu_s"] == 80.0
+    # per well: fine-tuning 5 + (basin 90 + clusters 30 + 50) / 2 wells
+    assert cost["cpu_s_per_well"]["tl_library"] == 90.0
+    assert cost["cpu_s_basin"]["tl_library"] == 2 * 5 + 170
+    assert cost["cpu_s_per_well"]["tl"] == 57.0  # plain TL is not charged the library
+    basin = result.cost[result.cost["well"] == "basin"].set_index("model")
+    assert basin.loc["pretrain_library", "cpu_s"] == 80.0
+    assert {"tl_library_vs_it", "tl_library_vs_tl"} <= set(result.metrics["test"]["lead1"])
+    (tmp_path / "models" / "library" / "cluster_2" / "cost.json").unlink()
+    with pytest.raises(FileNotFoundError, match="cluster_2/cost.json.*dvc repro library"):
+        evaluate.run_evaluate(PARAMS, **paths)
+
+
+def test_different_it_budgets_across_wells_fail(tmp_path):
+    paths = project(tmp_path, wells=("1", "2"), budgets=(2,))
+    path = tmp_path / "models" / "it" / "2" / "cost.json"
+    path.write_text(json.dumps({"wall_s": 1.0, "cpu_s": 1.0, "budgets": []}))
+    with pytest.raises(ValueError, match="different trial budgets.*it_lstm"):
+        evaluate.run_evaluate(PARAMS, **paths)
+
+
+def test_kge_is_relative_to_the_training_mean(tmp_path):
+    paths = project(tmp_path, base=300.0)
+    # TL forecasts 1 m too high: test obs 301..304 (training mean 300), forecasts 302..305
+    obs = [o + 300.0 for o in OBS]
+    write_predictions(table("1", "tl", [o + 1.0 for o in obs], obs),
+                      tmp_path / "models" / "finetune" / "1" / "predictions.csv")
+    result = evaluate.run_evaluate(PARAMS, **paths)
+    res = result.results.set_index(["well", "model", "split"])
+    # departures: obs [1, 2, 3, 4], forecasts [2, 3, 4, 5] -> r = 1, alpha = 1, beta = 3.5 / 2.5
+    assert res.loc[("1", "tl", "test"), "kge"] == pytest.approx(0.6)
+    # on absolute levels beta would be 303.5 / 302.5 and KGE 0.997
+    assert res.loc[("1", "tl", "test"), "nse"] == pytest.approx(1 - 4 / 5)
+    # the basin signal is an anomaly already: reference 0 (forecast obs + 1 on obs [1, 2, 3, 4])
+    assert res.loc[("basin", "pretrain", "test"), "kge"] == pytest.approx(0.6)
+
+
+def test_missing_training_mean_names_the_file(tmp_path):
+    paths = project(tmp_path)
+    wells = pd.read_csv(paths["wells_csv"]).drop(columns="train_mean")
+    wells.to_csv(paths["wells_csv"], index=False)
+    with pytest.raises(ValueError, match="wells.csv: no 'train_mean'.*prepare"):
+        evaluate.run_evaluate(PARAMS, **paths)
+
+
+def test_comparison_on_the_scored_months(tmp_path):
+    paths = project(tmp_path, wells=("1", "2", "3"))
+    result = evaluate.run_evaluate(PARAMS, **paths)
+    comparison = pd.read_csv(paths["out_comparison"])
+    assert list(comparison.columns) == compare.COLUMNS
+    assert comparison[["split", "lead", "a", "b"]].values.tolist() == [["test", 1, "tl", "it"],
+                                                                         ["test", 1, "tl", "arx"]]
+    res = result.results[(result.results["split"] == "test") & (result.results["well"] != "basin")]
+    nse = res.pivot(index="well", columns="model", values="nse")
+    row = comparison.iloc[0]
+    # same rows and months as results.csv: the per-well NSE agree
+    assert row["mean_diff"] == pytest.approx((nse["tl"] - nse["it"]).mean(), abs=1e-6)
+    assert row["mean_a"] == pytest.approx(nse["tl"].mean(), abs=1e-6)
+    assert row["wins"] == 0 and row["n"] == 3  # IT is exact on every test month
+    assert row["years"] == 1  # 2016 only
+    pair = result.metrics["test"]["lead1"]["tl_vs_it"]
+    assert set(pair) == {"wins", "mean_diff", "wilcoxon_p", "boot_lo", "boot_hi"}
+    assert pair["mean_diff"] == pytest.approx(-0.1, abs=1e-4)
+    # one test year: every year draw is the test period itself
+    assert pair["boot_lo"] == pair["boot_hi"] == pair["mean_diff"]
+    assert "tl_vs_it" not in result.metrics["validation"]["lead1"]
 
 
 def test_common_months_intersection():

@@ -1,4 +1,4 @@
-"""Score every model on every well, lead and split; summarize skill and cost.
+"""Score every model on every well, lead and split; compare TL with IT; summarize skill and cost.
 
 Fair comparison
     All models of one well are scored on the same target months: for each well
@@ -6,38 +6,75 @@ Fair comparison
     forecast for it and the level is observed (:func:`common_months`). A model
     whose samples start later (a longer window), or that skipped a month (a
     missing forcing), thus removes that month from the scores of all models of
-    the well. Months are assigned to splits by ``params["split"]``.
+    the well. Rows with a missing observation or forecast are never scored.
+    Months are assigned to splits by ``params["split"]``.
 
 Scores (:mod:`gwtl.metrics`) are NSE, KGE, RMSE, MAE, R², bias and the
 persistence index (PI), whose reference is the observed level at the issue
-month, taken from the observed column of the predictions.
+month, taken from the observed column of the predictions. KGE is computed on
+departures from the well's training-period mean level (``train_mean`` of
+``wells.csv``; :func:`training_means`), so that its bias term sees a biased
+forecast; the basin signal (``basin``) is already an anomaly and gets 0.
+Models ``it_<k>`` (the IT-LSTM a ``k``-trial search would have produced) are
+scored like any other.
+
+Paired comparisons (:mod:`gwtl.compare`)
+    On the same scored rows, test period, per lead: TL against IT, TL-library
+    against IT and TL, TL against ARX (:data:`gwtl.compare.PAIRS`, those
+    present): wins, mean difference, Wilcoxon test over wells and a bootstrap
+    over test years.
 
 Outputs
     ``metrics.json`` (DVC metrics, short stable keys, floats to 4 digits)::
 
         {"test": {"lead1": {"nse_median": {"tl": .., "it": .., "arx": ..},
                             "nse_mean": {..}, "kge_median": {..}, "rmse_median": {..},
-                            "n_wells": 63, "nse_basin": {"pretrain": ..}}, ...},
+                            "n_wells": 63, "nse_basin": {"pretrain": ..},
+                            "tl_vs_it": {"wins": .., "mean_diff": .., "wilcoxon_p": ..,
+                                         "boot_lo": .., "boot_hi": ..}, ...}, ...},
          "validation": {...},
-         "cost": {"pretrain_s": .., "tl_s_per_well": .., "it_s_per_well": ..,
-                  "tl_basin_s": .., "it_basin_s": .., "it_over_tl": ..}}
+         "cost": {"pretrain_cpu_s": .., "library_pretrain_cpu_s": ..,
+                  "cpu_s_per_well": {"tl": .., "tl_library": .., "it": .., "it_5": .., "arx": .., ...},
+                  "cpu_s_basin": {"tl": .., ...}, "it_over_tl": ..}}
 
     Medians and means run over the listed wells (the basin signal, ``basin``,
     is reported separately as ``nse_basin``). Only the splits of
-    ``evaluate.splits`` appear.
+    ``evaluate.splits`` appear; the comparisons only under ``test``.
 
     ``results.csv``: ``well, model, lead, split, nse, kge, rmse, mae, r2, bias, pi, n``.
 
-    ``cost.csv``: ``well, model, wall_s, cpu_s`` -- development time per well
-    for ``tl`` (fine-tuning only) and ``it`` (tuning and training from
-    scratch), the baselines per well when given, and basin totals in rows with
-    ``well = basin``: ``pretrain``, ``tl`` (pretrain + sum over wells of
-    fine-tuning), ``it`` (sum over wells), each baseline's sum, and
-    ``it_over_tl`` (the ratio of the basin totals, unitless). Cost figures in
-    ``metrics.json`` are wall-clock seconds. When ``models/tl_library`` exists,
-    its fine-tuning time per well is a ``tl_library`` row (the library's
-    pre-training is not included) and its scores appear like any model's
-    (e.g. ``test.lead1.nse_median.tl_library``).
+    ``comparison.csv``: one row per lead and pair, the columns of
+    :data:`gwtl.compare.COLUMNS`.
+
+    ``cost.csv``: development cost, one row per well and model, with columns
+
+    ``well, model``
+        per-well rows for ``tl``, ``tl_library``, ``it``, each ``it_<k>`` and
+        the baselines; ``well = basin`` rows for the basin totals of the same
+        models and for the pre-training itself (``pretrain``: the basin
+        model, all its search and bases; ``pretrain_library``: the sum over
+        the library's cluster models).
+    ``wall_s``
+        own wall-clock seconds (information only: workers ran side by side).
+    ``cpu_s``
+        own CPU seconds (``time.process_time`` of the process that did the
+        work): fine-tuning for ``tl``/``tl_library``, search and training
+        for ``it`` and ``it_<k>`` (the ``budgets`` entry of the well's IT
+        ``cost.json`` with ``trials = k``), tuning and fitting for baselines.
+    ``pretrain_cpu_s``
+        pre-training CPU charged on top: per well, the model's pre-training
+        divided by the number of listed wells (``tl``: ``pretrain``;
+        ``tl_library``: ``pretrain`` + ``pretrain_library``, since the
+        library holds the basin model too; others: 0); per basin, the whole
+        pre-training once; 0 on the pre-training rows.
+    ``total_cpu_s``
+        ``cpu_s + pretrain_cpu_s``: the cost every comparison uses.
+
+    External library members (``library.external``) were pre-trained in
+    another project: their cost is not this basin's and is left out. In
+    ``metrics.json``, ``cpu_s_per_well`` is the mean ``total_cpu_s`` over
+    wells, ``cpu_s_basin`` the basin ``total_cpu_s``, and ``it_over_tl`` the
+    ratio of the basin totals of IT and TL (pre-training included).
 """
 
 from __future__ import annotations
@@ -51,6 +88,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .compare import comparison_metrics, comparison_table
 from .dataset import period
 from .metrics import NAMES, score
 from .predictions import COLUMNS, SPLITS, read_predictions
@@ -71,6 +109,7 @@ def inputs_under(models: str | Path = "models") -> dict:
     if (m / "tl_library").is_dir():
         inputs["predictions"].append(str(m / "tl_library" / "*" / "predictions.csv"))
         inputs["cost_files"]["tl_library"] = str(m / "tl_library" / "*" / "cost.json")
+        inputs["cost_files"]["library"] = str(m / "library" / "members.csv")
     return inputs
 
 
@@ -78,7 +117,7 @@ PREDICTIONS = inputs_under()["predictions"]
 COST_FILES = inputs_under()["cost_files"]
 # Which DVC stage writes the files under models/<folder>/, and which stage makes a model.
 STAGE_OF_FOLDER = {"pretrain": "pretrain", "finetune": "finetune", "it": "it_lstm", "baselines": "baselines",
-                   "tl_library": "finetune_library"}
+                   "tl_library": "finetune_library", "library": "library"}
 STAGE_OF_MODEL = {"pretrain": "pretrain", "tl": "finetune", "it": "it_lstm", "tl_library": "finetune_library"}
 RESULT_COLUMNS = ["well", "model", "lead", "split", *NAMES, "n"]
 BASIN = "basin"
@@ -86,11 +125,12 @@ BASIN = "basin"
 
 @dataclass
 class EvaluateResult:
-    """What :func:`run_evaluate` wrote: per-well results, the metrics dict and the cost table."""
+    """What :func:`run_evaluate` wrote: per-well results, the metrics dict, the cost and comparison tables."""
 
     results: pd.DataFrame
     metrics: dict
     cost: pd.DataFrame
+    comparison: pd.DataFrame
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -154,6 +194,23 @@ def listed_wells(wells_csv: str | Path) -> list[str]:
     return [str(w) for w in wells["hzb"]]
 
 
+def training_means(wells_csv: str | Path, wells: list[str]) -> dict[str, float]:
+    """The training-period mean level of each of ``wells`` (``train_mean`` of ``wells.csv``), and 0 for ``basin``.
+
+    KGE is scored on departures from it (see the module docstring).
+    """
+    path = Path(wells_csv)
+    table = pd.read_csv(path, dtype={"hzb": str})
+    if "train_mean" not in table.columns:
+        raise ValueError(f"{path}: no 'train_mean' column; rerun `dvc repro prepare`")
+    means = table.set_index("hzb")["train_mean"].reindex(wells)
+    lacking = list(means.index[means.isna()])
+    if lacking:
+        raise ValueError(f"{path}: no train_mean for listed well(s) {', '.join(lacking[:5])}; "
+                         "rerun `dvc repro prepare`")
+    return {**{w: float(v) for w, v in means.items()}, BASIN: 0.0}
+
+
 def check_coverage(table: pd.DataFrame, wells: list[str]) -> None:
     """Every model forecasts every listed well, and no unlisted well (except ``basin``)."""
     present = table.groupby("model")["well"].agg(lambda s: set(s))
@@ -211,17 +268,42 @@ def persistence_reference(rows: pd.DataFrame, table: pd.DataFrame) -> np.ndarray
     return lookup.reindex(pd.MultiIndex.from_arrays([rows["well"], rows["issue"]])).to_numpy()
 
 
-def score_table(table: pd.DataFrame, split: dict, splits=("validation", "test")) -> pd.DataFrame:
-    """Scores per well, model, lead and split, on the common months of each well."""
+def scored_rows(table: pd.DataFrame, split: dict, splits=("validation", "test")) -> pd.DataFrame:
+    """The rows that are scored: common months (:func:`common_months`) in ``splits``.
+
+    Adds ``split`` (its name) and ``persistence`` (the observed level at the
+    issue month, :func:`persistence_reference`).
+    """
     rows = common_months(table).copy()
     rows["split"] = label_splits(rows["month"], split)
     rows = rows[rows["split"].isin(list(splits))].copy()
     rows["persistence"] = persistence_reference(rows, table)
+    return rows
+
+
+def score_rows(rows: pd.DataFrame, reference: dict[str, float] | None = None) -> pd.DataFrame:
+    """Scores per well, model, lead and split of :func:`scored_rows`.
+
+    ``reference`` maps each well to the level KGE is computed from
+    (:func:`training_means`); without it KGE is computed on the levels as
+    they are.
+    """
+    if reference is not None:
+        lacking = sorted(set(rows["well"]) - set(reference))
+        if lacking:
+            raise ValueError(f"no reference level (train_mean) for well(s) {', '.join(lacking[:5])}")
     records = []
     for (well, model, lead, name), g in rows.groupby(["well", "model", "lead", "split"], sort=True):
+        level = 0.0 if reference is None else reference[well]
         records.append({"well": well, "model": model, "lead": int(lead), "split": name,
-                        **score(g["observed"], g["forecast"], g["persistence"])})
+                        **score(g["observed"], g["forecast"], g["persistence"], reference=level)})
     return pd.DataFrame(records, columns=RESULT_COLUMNS)
+
+
+def score_table(table: pd.DataFrame, split: dict, splits=("validation", "test"),
+                reference: dict[str, float] | None = None) -> pd.DataFrame:
+    """Scores per well, model, lead and split, on the common months of each well (see :func:`score_rows`)."""
+    return score_rows(scored_rows(table, split, splits), reference)
 
 
 def _clean(value):
@@ -230,8 +312,12 @@ def _clean(value):
     return value
 
 
-def summarize(results: pd.DataFrame, splits) -> dict:
-    """``{split: {"lead<h>": {"nse_median": {model: ..}, ...}}}`` over the listed wells."""
+def summarize(results: pd.DataFrame, splits, comparison: pd.DataFrame | None = None) -> dict:
+    """``{split: {"lead<h>": {"nse_median": {model: ..}, ...}}}`` over the listed wells.
+
+    ``comparison`` (:func:`gwtl.compare.comparison_table`) adds the entries
+    ``"<a>_vs_<b>"`` of :func:`gwtl.compare.comparison_metrics`.
+    """
     summary = {}
     wells = results[results["well"] != BASIN]
     basin = results[results["well"] == BASIN]
@@ -251,6 +337,12 @@ def summarize(results: pd.DataFrame, splits) -> dict:
             if len(b):
                 entry["nse_basin"] = {m: _clean(float(v)) for m, v in zip(b["model"], b["nse"])}
             summary[name][f"lead{int(lead)}"] = entry
+    if comparison is not None:
+        for name, leads in comparison_metrics(comparison).items():
+            for lead, pairs in leads.items():
+                for pair, values in pairs.items():
+                    summary.setdefault(name, {}).setdefault(lead, {})[pair] = {
+                        k: _clean(v if isinstance(v, int) else float(v)) for k, v in values.items()}
     return summary
 
 
@@ -265,6 +357,11 @@ def median_table(results: pd.DataFrame, metric: str = "nse") -> pd.DataFrame:
 # ----------------------------------------------------------------------------- cost
 
 
+COST_COLUMNS = ["well", "model", "wall_s", "cpu_s", "pretrain_cpu_s", "total_cpu_s"]
+# The pre-training each model's development needs (rows with well = basin of load_costs).
+PRETRAINING = {"tl": ("pretrain",), "tl_library": ("pretrain", "pretrain_library")}
+
+
 def _read_cost_json(path: Path) -> dict:
     try:
         cost = json.loads(path.read_text())
@@ -273,22 +370,67 @@ def _read_cost_json(path: Path) -> dict:
     missing = [k for k in ("wall_s", "cpu_s") if k not in cost]
     if missing:
         raise ValueError(f"{path}: keys {missing} are missing (need wall_s, cpu_s); rerun the stage that wrote it")
+    return cost
+
+
+def _seconds(cost: dict) -> dict:
     return {"wall_s": float(cost["wall_s"]), "cpu_s": float(cost["cpu_s"])}
 
 
+def budget_rows(cost: dict, well: str, path: Path) -> list[dict]:
+    """Cost rows of the models ``it_<k>`` from the ``budgets`` list of one well's IT ``cost.json``."""
+    rows = []
+    for entry in cost.get("budgets") or []:
+        if not {"trials", "wall_s", "cpu_s"} <= set(entry):
+            raise ValueError(f"{path}: a budgets entry lacks trials, wall_s or cpu_s ({entry}); "
+                             "rerun `dvc repro it_lstm`")
+        rows.append({"well": well, "model": f"it_{int(entry['trials'])}", **_seconds(entry)})
+    return rows
+
+
+def library_pretrain_cost(members_csv: Path) -> dict:
+    """Wall and CPU seconds of pre-training the library's cluster models, summed.
+
+    The cluster members are the ``kind = cluster`` rows of the library's
+    ``members.csv``; each has a ``cost.json`` in ``<library>/<name>/``. The
+    basin member is ``models/pretrain`` (counted as ``pretrain``); external
+    members were pre-trained in another project and their cost is not ours.
+    """
+    members = pd.read_csv(members_csv, dtype=str, keep_default_na=False)
+    if not {"name", "kind"} <= set(members.columns):
+        raise ValueError(f"{members_csv}: needs columns name, kind; rerun `dvc repro library`")
+    total = {"wall_s": 0.0, "cpu_s": 0.0}
+    for name in members.loc[members["kind"] == "cluster", "name"]:
+        path = members_csv.parent / name / "cost.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing; run `dvc repro library`")
+        cost = _seconds(_read_cost_json(path))
+        total = {k: total[k] + cost[k] for k in total}
+    return total
+
+
 def load_costs(cost_files: dict, wells: list[str]) -> pd.DataFrame:
-    """Per-well cost rows (``well, model, wall_s, cpu_s``) from the cost files.
+    """Own cost rows (``well, model, wall_s, cpu_s``) from the cost files.
 
     ``cost_files`` maps ``pretrain`` to one JSON file, ``tl`` and ``it`` to a
     glob of ``<folder>/<well>/cost.json`` files and optionally ``baselines``
-    to the ``cost.csv`` of :func:`gwtl.baselines.run_baselines` and ``tl_library``
-    to a glob of the library TL-LSTM's ``<well>/cost.json`` files.
+    to the ``cost.csv`` of :func:`gwtl.baselines.run_baselines`,
+    ``tl_library`` to a glob of the library TL-LSTM's ``<well>/cost.json``
+    files and ``library`` to the library's ``members.csv``
+    (:func:`library_pretrain_cost`). The IT files' ``budgets`` give the rows
+    of the models ``it_<k>`` (:func:`budget_rows`); every well must list the
+    same budgets. Pre-training is in rows with ``well = basin``: ``pretrain``
+    and, with a library, ``pretrain_library``.
     """
-    rows = []
     for model in ("pretrain", "tl", "it"):
         if model not in cost_files:
             raise ValueError(f"cost_files needs a {model!r} entry")
-    rows.append({"well": BASIN, "model": "pretrain", **_read_cost_json(expand(cost_files["pretrain"])[0])})
+    rows = [{"well": BASIN, "model": "pretrain", **_seconds(_read_cost_json(expand(cost_files["pretrain"])[0]))}]
+    if cost_files.get("library"):
+        path = Path(cost_files["library"])
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing; run `dvc repro library`")
+        rows.append({"well": BASIN, "model": "pretrain_library", **library_pretrain_cost(path)})
     for model in ("tl", "it", *(["tl_library"] if cost_files.get("tl_library") else [])):
         paths = expand(cost_files[model])
         found = {p.parent.name: p for p in paths}
@@ -296,7 +438,17 @@ def load_costs(cost_files: dict, wells: list[str]) -> pd.DataFrame:
         if lacking:
             raise FileNotFoundError(f"no {model} cost file for well(s) {', '.join(lacking[:5])} "
                                     f"(pattern {cost_files[model]}); run `dvc repro {STAGE_OF_MODEL[model]}`")
-        rows += [{"well": w, "model": model, **_read_cost_json(found[w])} for w in wells]
+        budgets = set()
+        for well in wells:
+            cost = _read_cost_json(found[well])
+            rows.append({"well": well, "model": model, **_seconds(cost)})
+            if model == "it":
+                extra = budget_rows(cost, well, found[well])
+                budgets.add(tuple(r["model"] for r in extra))
+                rows += extra
+        if len(budgets) > 1:
+            raise ValueError(f"the IT cost files ({cost_files['it']}) list different trial budgets "
+                             f"({sorted(budgets)}); rerun `dvc repro it_lstm` for all wells")
     if cost_files.get("baselines"):
         path = expand(cost_files["baselines"])[0]
         base = pd.read_csv(path, dtype={"well": str})
@@ -306,30 +458,32 @@ def load_costs(cost_files: dict, wells: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["well", "model", "wall_s", "cpu_s"])
 
 
-def cost_table(per_well: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """Per-well rows plus basin totals, and the cost entry of ``metrics.json``."""
-    wells = per_well[per_well["well"] != BASIN]
-    pretrain = per_well[(per_well["well"] == BASIN) & (per_well["model"] == "pretrain")][["wall_s", "cpu_s"]].sum()
-    sums = wells.groupby("model")[["wall_s", "cpu_s"]].sum()
-    totals = [{"well": BASIN, "model": "pretrain", **pretrain.to_dict()}]
-    tl = pretrain + sums.loc["tl"]
-    it = sums.loc["it"]
-    totals.append({"well": BASIN, "model": "tl", **tl.to_dict()})
-    totals.append({"well": BASIN, "model": "it", **it.to_dict()})
-    totals += [{"well": BASIN, "model": m, **sums.loc[m].to_dict()} for m in sums.index if m not in ("tl", "it")]
-    ratio = (it / tl).where(tl > 0)
-    totals.append({"well": BASIN, "model": "it_over_tl", **ratio.to_dict()})
-    table = pd.concat([wells, pd.DataFrame(totals)], ignore_index=True)
-    means = wells.groupby("model")["wall_s"].mean()
-    metrics = {
-        "pretrain_s": pretrain["wall_s"],
-        "tl_s_per_well": means["tl"],
-        "it_s_per_well": means["it"],
-        "tl_basin_s": tl["wall_s"],
-        "it_basin_s": it["wall_s"],
-        "it_over_tl": ratio["wall_s"],
-    }
-    return table, {k: _clean(float(v)) for k, v in metrics.items()}
+def cost_table(own: pd.DataFrame, n_wells: int) -> tuple[pd.DataFrame, dict]:
+    """``cost.csv`` (see the module docstring) and the ``cost`` entry of ``metrics.json``.
+
+    ``own`` is :func:`load_costs`; pre-training is amortised over
+    ``n_wells``, the number of listed wells.
+    """
+    pre = own[own["well"] == BASIN].set_index("model")
+    wells = own[own["well"] != BASIN].copy()
+    pretrain_of = {m: sum(float(pre.at[p, "cpu_s"]) for p in PRETRAINING.get(m, ()) if p in pre.index)
+                   for m in wells["model"].unique()}
+    wells["pretrain_cpu_s"] = wells["model"].map(pretrain_of) / n_wells
+    sums = wells.groupby("model", sort=False)[["wall_s", "cpu_s"]].sum()
+    basin = sums.assign(pretrain_cpu_s=pd.Series(pretrain_of)).reset_index().assign(well=BASIN)
+    table = pd.concat([wells, basin, pre.reset_index().assign(pretrain_cpu_s=0.0)], ignore_index=True)
+    table["total_cpu_s"] = table["cpu_s"] + table["pretrain_cpu_s"]
+    table = table[COST_COLUMNS]
+
+    totals = table[table["well"] == BASIN].set_index("model")["total_cpu_s"]
+    per_well = wells.assign(total=wells["cpu_s"] + wells["pretrain_cpu_s"]).groupby("model", sort=False)["total"]
+    metrics = {"pretrain_cpu_s": _clean(float(pre.at["pretrain", "cpu_s"]))}
+    if "pretrain_library" in pre.index:
+        metrics["library_pretrain_cpu_s"] = _clean(float(pre.at["pretrain_library", "cpu_s"]))
+    metrics["cpu_s_per_well"] = {m: _clean(float(v)) for m, v in per_well.mean().items()}
+    metrics["cpu_s_basin"] = {m: _clean(float(totals[m])) for m in per_well.mean().index}
+    metrics["it_over_tl"] = _clean(float(totals["it"] / totals["tl"]) if totals["tl"] > 0 else float("nan"))
+    return table, metrics
 
 
 # ----------------------------------------------------------------------------- stage
@@ -351,8 +505,9 @@ def run_evaluate(
     out_results: str | Path = "reports/results.csv",
     out_cost: str | Path = "reports/cost.csv",
     cost_files: dict | None = None,
+    out_comparison: str | Path = "reports/comparison.csv",
 ) -> EvaluateResult:
-    """Score all models and write ``metrics.json``, the results and the cost table.
+    """Score all models and write ``metrics.json``, the results, the comparisons and the cost table.
 
     Parameters
     ----------
@@ -361,23 +516,28 @@ def run_evaluate(
     predictions : list of paths or globs
         Predictions tables (:mod:`gwtl.predictions`); each pattern must match a file.
     wells_csv : path
-        ``wells.csv`` of the prepared data; its listed wells must all be forecast.
-    out_metrics, out_results, out_cost : paths
+        ``wells.csv`` of the prepared data; its listed wells must all be
+        forecast, and its ``train_mean`` is the reference level of KGE.
+    out_metrics, out_results, out_cost, out_comparison : paths
         Outputs, written atomically.
     cost_files : dict, optional
         Default :data:`COST_FILES`.
     """
     splits = list(params["evaluate"]["splits"])
     wells = listed_wells(wells_csv)
-    per_well_cost = load_costs(COST_FILES if cost_files is None else cost_files, wells)
+    reference = training_means(wells_csv, wells)
+    own_cost = load_costs(COST_FILES if cost_files is None else cost_files, wells)
     table = load_predictions(predictions)
     check_coverage(table, wells)
 
-    results = score_table(table, params["split"], splits)
-    cost, cost_metrics = cost_table(per_well_cost)
-    metrics = {**summarize(results, splits), "cost": cost_metrics}
+    rows = scored_rows(table, params["split"], splits)
+    results = score_rows(rows, reference)
+    comparison = comparison_table(rows[rows["well"] != BASIN])  # test rows only; empty without them
+    cost, cost_metrics = cost_table(own_cost, len(wells))
+    metrics = {**summarize(results, splits, comparison), "cost": cost_metrics}
 
     _write_atomic(results.to_csv(index=False, float_format="%.6g"), out_results)
+    _write_atomic(comparison.to_csv(index=False, float_format="%.6g"), out_comparison)
     _write_atomic(cost.to_csv(index=False, float_format="%.6g"), out_cost)
     _write_atomic(json.dumps(metrics, indent=2) + "\n", out_metrics)
-    return EvaluateResult(results, metrics, cost)
+    return EvaluateResult(results, metrics, cost, comparison)
