@@ -37,15 +37,15 @@ def reduced_params(wells: list[int], **settings) -> dict:
 
     ``settings`` override single keys, written with ``__`` for the dot:
     ``reduced_params(wells, train__max_epochs=5, pretrain__search__hidden=[8])``.
-    Defaults: pretrain.trials 2, search windows [6, 12], hidden [8], finetune and
-    it_lstm seeds 2, it_lstm, baselines and library trials 2, library.clusters 1,
-    train.max_epochs 20, patience 5.
+    Defaults: pretrain.trials 2, search windows [6, 12], hidden [8], ensemble
+    members 2, it_lstm trials 3 with budgets [2], baselines and library trials 2,
+    library.clusters 1, train.max_epochs 20, patience 5.
     """
     params = project_params()
     params["basin"]["wells"] = list(wells)
     budgets = {
         "pretrain__trials": 2, "pretrain__search__window": [6, 12], "pretrain__search__hidden": [8],
-        "it_lstm__trials": 2, "finetune__seeds": 2, "it_lstm__seeds": 2, "baselines__trials": 2,
+        "it_lstm__trials": 3, "it_lstm__budgets": [2], "ensemble__members": 2, "baselines__trials": 2,
         "train__max_epochs": 20, "train__patience": 5, "library__trials": 2, "library__clusters": 1,
     }
     for name, value in {**budgets, **settings}.items():

@@ -48,6 +48,10 @@ def test_default_params_are_valid():
         ("basin.wells", [], "basin.wells"),
         ("basin.wells", [310854, 310854], "twice"),
         ("split.train", ["1990-13", "2010-12"], "split.train"),
+        ("ensemble.members", 0, "ensemble.members"),
+        ("it_lstm.budgets", [5, 20], "it_lstm.budgets.*below it_lstm.trials"),
+        ("it_lstm.budgets", [10, 5], "it_lstm.budgets"),
+        ("it_lstm.budgets", 5, "it_lstm.budgets"),
     ],
 )
 def test_impossible_params_name_the_key(path, value, words):
@@ -131,3 +135,8 @@ def test_ehyd_format_keeps_its_rules(path, value, words):
 def test_csv_format_refuses(changes, words):
     with pytest.raises(ParamsError, match=words):
         validate(csv_params(**changes))
+
+
+def test_tl_and_it_share_one_ensemble_size_and_it_gets_the_pretraining_budget():
+    assert "seeds" not in DEFAULT["finetune"] and "seeds" not in DEFAULT["it_lstm"]
+    assert DEFAULT["it_lstm"]["trials"] == DEFAULT["pretrain"]["trials"]

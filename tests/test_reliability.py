@@ -32,8 +32,8 @@ import yaml
 from pipeline_copy import MIRROR, copy_project, pipeline_env, reduced_params, stop_kernel_pool, write_params
 
 WELLS = [310854, 311001, 329144]
-BUDGETS = {"pretrain__trials": 2, "train__max_epochs": 5, "finetune__seeds": 1,
-           "it_lstm__trials": 1, "it_lstm__seeds": 1, "baselines__trials": 2}
+BUDGETS = {"pretrain__trials": 2, "train__max_epochs": 5, "ensemble__members": 1,
+           "it_lstm__trials": 1, "it_lstm__budgets": [], "baselines__trials": 2}
 GW = "Grundwasserstand-Monatsmittel-{}.csv"
 
 pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no eHYD mirror at {MIRROR}; set GWTL_EHYD_MIRROR")

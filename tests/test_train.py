@@ -104,7 +104,7 @@ def test_fine_tuning_changes_only_the_trained_parts(samples, parts):
     base = new_model(samples, layers=2)
     fit(base, train, val, seed=0, **FIT)
     before = weights(base)
-    members, histories = fit_members(base, parts, train, val, seeds=[0, 1], **FIT)
+    members, histories = fit_members([base, base], parts, train, val, seeds=[0, 1], **FIT)
     assert weights(base).keys() == before.keys() and same(weights(base), before)  # the base is untouched
     for member in members:
         after = weights(member)
@@ -112,7 +112,7 @@ def test_fine_tuning_changes_only_the_trained_parts(samples, parts):
             changed = not torch.equal(after[name], before[name])
             assert changed == (name.split(".")[0] in parts), name
     assert not same(weights(members[0]), weights(members[1]))
-    again, _ = fit_members(base, parts, train, val, seeds=[0, 1], **FIT)
+    again, _ = fit_members([base, base], parts, train, val, seeds=[0, 1], **FIT)
     assert same(weights(again[0]), weights(members[0]))
     assert [len(h.val_loss) for h in histories] == [h.epochs for h in histories]
 

@@ -8,7 +8,8 @@ import torch
 
 from gwtl.predictions import COLUMNS, read_predictions
 from gwtl.train import predict, set_threads
-from gwtl.transfer import load_members, load_pretrained, run_finetune, run_it, run_it_all, run_pretrain
+from gwtl.transfer import load_bases, load_members, load_pretrained, run_finetune, run_it, run_it_all, run_pretrain
+from gwtl.tune import well_seed
 
 from synthetic import WELLS, synthetic_processed, tiny_params
 
@@ -72,6 +73,7 @@ def test_stage_outputs(tmp_path):
     assert set(table.split) >= {"train", "validation", "test"}
     cost = json.loads((tmp_path / "pretrain" / "cost.json").read_text())
     assert {"wall_s", "cpu_s", "trials", "epochs", "trainable_params"} <= cost.keys() and cost["trials"] == 2
+    assert cost["bases"] == 2
     assert len(pd.read_csv(tmp_path / "pretrain" / "trials.csv")) == 2
     assert json.loads((tmp_path / "pretrain" / "config.json").read_text())["leads"] == params["forecast"]["leads"]
 
@@ -92,8 +94,9 @@ def test_stage_outputs(tmp_path):
 
     it = run_it(params, WELL, data, tmp_path / "it", log=None)
     assert {p.name for p in (tmp_path / "it").iterdir()} == {"model.pt", "config.json", "trials.csv", "history.csv",
-                                                             "predictions.csv", "cost.json"}
-    assert set(it.predictions.model) == {"it"} and it.cost["trials"] == 2
+                                                             "predictions.csv", "cost.json", "budgets.csv"}
+    assert set(it.predictions.model) == {"it"} and it.cost["trials"] == 3
+    assert set(read_predictions(tmp_path / "it" / "predictions.csv").model) == {"it", "it_2"}
     members, _ = load_members(tmp_path / "it")
     assert len(members) == 2
     assert not list(tmp_path.glob(".*"))  # no temporary folders left
@@ -155,3 +158,60 @@ def test_it_for_all_wells_refuses_unknown_wells_before_training(tmp_path):
     with pytest.raises(ValueError, match="123456"):
         run_it_all(params, data, tmp_path / "it", log=None)
     assert not (tmp_path / "it").exists()
+
+
+def test_tl_members_start_from_their_own_pre_trained_bases(tmp_path):
+    """Each TL member fine-tunes its own base (the best configuration pre-trained with its own seed)."""
+    params, data = tiny_params(), synthetic_processed()
+    run_pretrain(params, data, tmp_path / "pretrain", log=None)
+    bases, info = load_bases(tmp_path / "pretrain")
+    assert len(bases) == params["ensemble"]["members"] == 2 and info["base_seeds"] == [0, 1]
+    assert not torch.equal(bases[0].lstm.weight_hh_l0, bases[1].lstm.weight_hh_l0)
+    first, _ = load_pretrained(tmp_path / "pretrain")
+    assert torch.equal(first.lstm.weight_hh_l0, bases[0].lstm.weight_hh_l0)
+    run_finetune(params, WELL, data, tmp_path / "pretrain", tmp_path / "tl")
+    members, _ = load_members(tmp_path / "tl")
+    for member, base in zip(members, bases):
+        assert torch.equal(member.lstm.weight_hh_l0, base.lstm.weight_hh_l0)
+        assert not torch.equal(member.head.weight, base.head.weight)
+
+
+def test_it_searches_each_well_with_its_own_seed(tmp_path):
+    """Every well gets its own seeded search, so the wells' trials explore different configurations."""
+    params, data = tiny_params(), synthetic_processed()
+    configs = {}
+    for well in WELLS[:2]:
+        result = run_it(params, well, data, tmp_path / str(well), log=None)
+        assert result.cost["seed"] == well_seed(params["pretrain"]["seed"], str(well))
+        assert result.cost["seeds"] == [result.cost["seed"] + i for i in range(2)]
+        trials = pd.read_csv(tmp_path / str(well) / "trials.csv")
+        configs[well] = trials[["layers", "dropout", "lr"]].round(6).to_numpy().tolist()
+    assert configs[WELLS[0]] != configs[WELLS[1]]
+    assert well_seed(0, "900001") == well_seed(0, "900001") != well_seed(0, "900002")
+
+
+def test_it_budget_curve_is_the_best_of_the_first_trials(tmp_path):
+    """it_<k> is what a k-trial search gives: the best of the first k trials, with its own cost."""
+    params, data = tiny_params(), synthetic_processed()
+    params["it_lstm"].update(trials=4, budgets=[1, 2])
+    result = run_it(params, WELL, data, tmp_path / "it", log=None)
+    trials = pd.read_csv(tmp_path / "it" / "trials.csv")
+    budgets = pd.read_csv(tmp_path / "it" / "budgets.csv")
+    table = read_predictions(tmp_path / "it" / "predictions.csv")
+    assert list(budgets.trials) == [1, 2] and set(table.model) == {"it", "it_1", "it_2"}
+    for row in budgets.itertuples():
+        first = trials[(trials.trial < row.trials) & (trials.state == "complete")]
+        assert row.trial == first.loc[first.val_loss.idxmin(), "trial"]
+        assert row.cpu_s < result.cost["cpu_s"]
+        same = row.trial == result.config["hyperparameters"]["trial"]
+        a = table[table.model == f"it_{row.trials}"].forecast.to_numpy()
+        b = table[table.model == "it"].forecast.to_numpy()
+        assert same == (len(a) == len(b) and bool((a == b).all()))
+    assert [b["trials"] for b in result.cost["budgets"]] == [1, 2]
+    alone = tiny_params()
+    alone["it_lstm"].update(trials=2, budgets=[])
+    short = run_it(alone, WELL, data, tmp_path / "short", log=None)
+    assert short.config["hyperparameters"]["trial"] == budgets.trial.iloc[1]
+    again = read_predictions(tmp_path / "short" / "predictions.csv")
+    two = table[table.model == "it_2"].drop(columns="model").reset_index(drop=True)
+    pd.testing.assert_frame_equal(again.drop(columns="model").reset_index(drop=True), two)

@@ -16,8 +16,9 @@ KNOWN = {
     "forecast": {"leads", "mode", "forcings", "target"},
     "train": {"max_epochs", "patience", "threads"},
     "pretrain": {"trials", "seed", "search"},
-    "finetune": {"trainable", "lr", "seeds", "pretrained"},
-    "it_lstm": {"trials", "seeds"},
+    "finetune": {"trainable", "lr", "pretrained"},
+    "ensemble": {"members"},
+    "it_lstm": {"trials", "budgets"},
     "baselines": {"trials", "arx_lags"},
     "library": {"clusters", "trials", "external"},
     "evaluate": {"splits"},
@@ -159,11 +160,16 @@ def validate(params: dict) -> dict:
             _fail("finetune.trainable", f"{part!r} is not a model part; parts are {sorted(parts)}")
     for section, key in (("pretrain", "trials"), ("it_lstm", "trials"), ("baselines", "trials"),
                          ("library", "clusters"), ("library", "trials"),
-                         ("finetune", "seeds"), ("it_lstm", "seeds"), ("train", "max_epochs"),
+                         ("ensemble", "members"), ("train", "max_epochs"),
                          ("train", "patience"), ("train", "threads"), ("baselines", "arx_lags")):
         value = params[section][key]
         if not isinstance(value, int) or value < 1:
             _fail(f"{section}.{key}", f"must be a whole number >= 1, got {value!r}")
+    budgets, trials = params["it_lstm"]["budgets"], params["it_lstm"]["trials"]
+    if (not isinstance(budgets, list) or not all(isinstance(k, int) and 1 <= k < trials for k in budgets)
+            or sorted(set(budgets)) != budgets):
+        _fail("it_lstm.budgets", f"must be an increasing list of trial budgets below it_lstm.trials ({trials}), "
+              f"e.g. [5, 10], or []; got {budgets!r}")
     _check_library(params)
     if params["finetune"]["lr"] <= 0:
         _fail("finetune.lr", "must be positive")

@@ -184,7 +184,7 @@ def predict(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 
 def fit_members(
-    model: LSTMForecaster,
+    models: list[LSTMForecaster],
     parts: list[str],
     train: Pair,
     val: Pair,
@@ -195,41 +195,44 @@ def fit_members(
     max_epochs: int,
     patience: int,
 ) -> tuple[list[LSTMForecaster], list[History]]:
-    """Fine-tune one copy of ``model`` per seed, training only ``parts``.
+    """Fine-tune one member per seed, member ``i`` a copy of ``models[i]``, training only ``parts``.
 
-    Each member is a copy of ``model`` trained like :func:`fit` (Adam, masked
-    MSE, batches of ``batch`` rows, early stopping on ``val``, best weights
-    kept). When only the head trains, the frozen LSTM's states are computed
-    once and all members train together as one stacked head: Adam updates
-    every weight on its own gradient, so a member's updates depend only on its
-    own loss, batch order (seeded by its seed) and dropout masks. This gives
-    the members of :func:`fit` in distribution (not bit for bit: the dropout
-    masks come from one seeded stream) several times faster.
+    Each member is trained like :func:`fit` (Adam, masked MSE, batches of
+    ``batch`` rows, early stopping on ``val``, best weights kept). When only
+    the head trains, each frozen LSTM's states are computed once and all
+    members train together as one stacked head: Adam updates every weight on
+    its own gradient, so a member's updates depend only on its own base, loss,
+    batch order (seeded by its seed) and dropout masks. This gives the
+    members of :func:`fit` in distribution (not bit for bit: the dropout masks
+    come from one seeded stream) several times faster.
     """
+    if len(models) != len(seeds):
+        raise ValueError(f"{len(models)} base models for {len(seeds)} seeds; give one base per member")
     if list(parts) != ["head"]:
         members, histories = [], []
-        for seed in seeds:
+        for model, seed in zip(models, seeds):
             member = set_trainable(copy.deepcopy(model), parts)
             histories.append(fit(member, train, val, lr=lr, batch=batch, max_epochs=max_epochs,
                                  patience=patience, seed=seed))
             members.append(member)
         return members, histories
-    return _fit_heads(model, train, val, seeds=seeds, lr=lr, batch=batch, max_epochs=max_epochs, patience=patience)
+    return _fit_heads(models, train, val, seeds=seeds, lr=lr, batch=batch, max_epochs=max_epochs, patience=patience)
 
 
-def _fit_heads(model, train, val, *, seeds, lr, batch, max_epochs, patience):
-    """:func:`fit_members` for a frozen LSTM: all members' heads in one stacked tensor."""
+def _fit_heads(models, train, val, *, seeds, lr, batch, max_epochs, patience):
+    """:func:`fit_members` for frozen LSTMs: all members' heads in one stacked tensor."""
     torch.manual_seed(seeds[0])
     orders = [torch.Generator().manual_seed(seed) for seed in seeds]
     x_train, y_train, m_train = _tensors(train, "training")
     x_val, y_val, m_val = _tensors(val, "validation")
-    model.eval()
-    with torch.no_grad():
-        s_train, s_val = model.encode(x_train), model.encode(x_val)  # (n, leads, hidden)
-    k, n, rate = len(seeds), len(s_train), model.dropout.p
-    weight = model.head.weight.detach().clone().expand(k, -1, -1).clone().requires_grad_(True)
-    bias = model.head.bias.detach().clone().expand(k, -1).clone().requires_grad_(True)
+    with torch.no_grad():  # (k, n, leads, hidden): each member's frozen LSTM states
+        s_train = torch.stack([m.eval().encode(x_train) for m in models])
+        s_val = torch.stack([m.encode(x_val) for m in models])
+    k, n, rate = len(seeds), len(x_train), models[0].dropout.p
+    weight = torch.stack([m.head.weight.detach() for m in models]).clone().requires_grad_(True)
+    bias = torch.stack([m.head.bias.detach() for m in models]).clone().requires_grad_(True)
     optimizer = torch.optim.Adam([weight, bias], lr=lr, fused=True)
+    rows = torch.arange(k)[:, None]
 
     def losses(states, target, mask, train_mode):
         states = torch.nn.functional.dropout(states, rate, training=train_mode)
@@ -245,13 +248,13 @@ def _fit_heads(model, train, val, *, seeds, lr, batch, max_epochs, patience):
         total = torch.zeros(k)
         for start in range(0, n, batch):
             idx = perms[:, start : start + batch]
-            loss = losses(s_train[idx], y_train[idx], m_train[idx], True)
+            loss = losses(s_train[rows, idx], y_train[idx], m_train[idx], True)
             optimizer.zero_grad()
             loss.sum().backward()
             optimizer.step()
             total += loss.detach() * m_train[idx].sum(dim=(1, 2))
         with torch.no_grad():
-            val_loss = losses(s_val.expand(k, -1, -1, -1), y_val.expand(k, -1, -1), m_val.expand(k, -1, -1), False)
+            val_loss = losses(s_val, y_val.expand(k, -1, -1), m_val.expand(k, -1, -1), False)
         train_loss = total / m_train.sum()
         for j in torch.nonzero(active).flatten().tolist():
             histories[j].train_loss.append(float(train_loss[j]))
@@ -265,7 +268,7 @@ def _fit_heads(model, train, val, *, seeds, lr, batch, max_epochs, patience):
         if not active.any():
             break
     members = []
-    for j in range(k):
+    for j, model in enumerate(models):
         member = set_trainable(copy.deepcopy(model), ["head"])
         with torch.no_grad():
             member.head.weight.copy_(best_weight[j])

@@ -1,11 +1,25 @@
 """Stage logic: pre-train on the basin signal, fine-tune per well (TL), train per well from scratch (IT).
 
 ``run_pretrain`` tunes an LSTM on the basin signal (``Processed.series("basin")``)
-and trains it; ``run_finetune`` copies it once per seed, trains only the parts
-named in ``finetune.trainable`` on one well and takes the median of the members;
-``run_it`` tunes and trains LSTMs on one well from scratch (the IT-LSTM). Rows
-for training, early stopping and tuning come from :func:`gwtl.train.split_rows`:
-nothing of the test period, and no level after the issue month, reaches them.
+and trains the chosen configuration once per ensemble member (the *bases*);
+``run_finetune`` fine-tunes member ``i`` from base ``i``, training only the
+parts named in ``finetune.trainable`` on one well, and takes the median of the
+members; ``run_it`` tunes LSTMs on one well from scratch with the well's own
+seeded search and trains the chosen configuration once per member (the
+IT-LSTM). Rows for training, early stopping and tuning come from
+:func:`gwtl.train.split_rows`: nothing of the test period, and no level after
+the issue month, reaches them.
+
+Fair comparison (one rule for both sides)
+    TL and IT both have ``ensemble.members`` members, each trained from its own
+    random start: TL member ``i`` is the head fine-tuned (seed ``i``) on base
+    ``i``, the best configuration pre-trained with seed ``pretrain.seed + i``
+    (base 0 is the best trial itself); IT member ``i`` is the well's best
+    configuration trained with seed ``s + i``, where ``s`` is the well's search
+    seed (:func:`gwtl.tune.well_seed`; member 0 is the best trial itself). IT's
+    search has ``it_lstm.trials`` trials per well, by default as many as the
+    pre-training search. Pre-training, all bases included, is TL's cost and is
+    counted in ``models/pretrain/cost.json``.
 
 Outputs (each folder is written to a temporary sibling and renamed into place)
 --------------------------------------------------------------------------------
@@ -13,22 +27,27 @@ Outputs (each folder is written to a temporary sibling and renamed into place)
     ``model.pt``        ``torch.save`` dict: ``config`` (LSTMForecaster arguments),
                         ``hyperparameters`` (window, hidden, layers, dropout, lr,
                         batch, val_loss), ``features``, ``leads``, ``window``,
-                        ``target``, ``mode``, ``state_dict``.
+                        ``target``, ``mode``, ``state_dict`` (base 0, the best
+                        trial), ``state_dicts`` (every base) and ``base_seeds``;
+                        :func:`load_bases` rebuilds the bases.
     ``config.json``     the same without weights.
     ``trials.csv``      one row per Optuna trial: ``trial, window, hidden, layers,
                         dropout, lr, batch, val_loss, epochs, best_epoch, seconds``.
-    ``history.csv``     ``epoch, train_loss, val_loss`` of the final model (masked
-                        MSE in scaled units; a DVC plot).
+    ``history.csv``     ``epoch, train_loss, val_loss`` of base 0 (masked MSE in
+                        scaled units; a DVC plot).
     ``predictions.csv`` :mod:`gwtl.predictions` table, ``well`` = ``basin``,
-                        ``model`` = ``pretrain`` (levels in basin-signal units).
-    ``cost.json``       ``wall_s, cpu_s, trials, epochs, trainable_params, threads``.
+                        ``model`` = ``pretrain`` (median of the bases, in
+                        basin-signal units).
+    ``cost.json``       ``wall_s, cpu_s, trials, epochs, trainable_params, threads,
+                        bases`` (search and all bases).
 
 ``models/finetune/<well>/`` (TL-LSTM)
     ``model.pt``        as above but, instead of ``state_dict``: ``seeds``,
                         ``trained`` (the parts trained, ``finetune.trainable``),
-                        ``state_dicts`` (one per member, weights of the trained
-                        parts only) and ``base_state_dict`` (the untrained parts'
-                        weights, shared by all members, or None);
+                        ``state_dicts`` (one per member) and ``base_state_dict``:
+                        when all members share their untrained parts (one base),
+                        those weights once and the members' trained parts in
+                        ``state_dicts``; else None and full weights per member;
                         :func:`load_members` rebuilds the members.
     ``predictions.csv`` ``model`` = ``tl``: median of the members' forecasts
                         (median in scaled units, then converted to levels).
@@ -38,8 +57,17 @@ Outputs (each folder is written to a temporary sibling and renamed into place)
 
 ``models/it/<well>/`` (IT-LSTM)
     as ``finetune`` with ``model`` = ``it``, plus ``config.json`` and ``trials.csv``
-    of the well's own search; ``cost.json`` also holds ``trials`` and its times
-    include the search.
+    of the well's own search; ``cost.json`` also holds ``trials``, ``seed`` (the
+    search seed) and ``budgets``, and its times include the search.
+    The accuracy-budget curve: for each smaller budget ``k`` of
+    ``it_lstm.budgets``, the IT-LSTM that a ``k``-trial search would have given
+    (the best of the first ``k`` trials, trained once per member like the full
+    one; the same members when it is the same trial) forecasts as model
+    ``it_<k>`` in ``predictions.csv``; ``budgets.csv`` holds its configuration
+    (``trials, trial,`` hyperparameters, ``val_loss, cpu_s``) and
+    ``cost.json["budgets"]`` its cost ``[{"trials", "cpu_s"}, ...]``: the CPU
+    time of the first ``k`` trials, of training its members and the stage's
+    other work (data, prediction), as a ``k``-trial run would have spent it.
 
 Cost: ``wall_s`` (``time.perf_counter``) and ``cpu_s`` (``time.process_time``,
 all threads) from the start of the function to the end of training and
@@ -66,7 +94,7 @@ from .params import load_params, validate
 from .predictions import prediction_table, write_predictions
 from .processed import Processed, load_processed
 from .train import fit_members, predict, set_threads, split_rows
-from .tune import HYPERPARAMETERS, train_config, tune
+from .tune import HYPERPARAMETERS, Best, train_config, tune, well_seed
 
 
 @dataclass
@@ -128,7 +156,8 @@ def well_samples(params: dict, data: Processed, well: str, window: int) -> Sampl
         raise ValueError(f"forcings {missing} of forecast.forcings are not in the prepared data "
                          f"(it has {list(data.forcings.columns)}); rerun `dvc repro prepare`")
     return make_samples(data.series(well), data.forcings[fc["forcings"]], window=window, leads=fc["leads"],
-                        mode=fc["mode"], target=fc["target"], train=params["split"]["train"])
+                        mode=fc["mode"], target=fc["target"], train=params["split"]["train"],
+                        filled=data.filled(well))
 
 
 def _describe(samples: Samples, model: LSTMForecaster, hyper: dict, params: dict) -> dict:
@@ -137,15 +166,42 @@ def _describe(samples: Samples, model: LSTMForecaster, hyper: dict, params: dict
             "mode": params["forecast"]["mode"]}
 
 
-def load_pretrained(folder: str | Path = "models/pretrain") -> tuple[LSTMForecaster, dict]:
-    """The pre-trained model and its description (``model.pt`` without weights)."""
+def load_bases(folder: str | Path = "models/pretrain") -> tuple[list[LSTMForecaster], dict]:
+    """The pre-trained bases and their description (``model.pt`` without weights).
+
+    A model saved before bases existed (only ``state_dict``) is one base.
+    """
     path = Path(folder) / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `dvc repro pretrain` first")
     saved = torch.load(path, weights_only=True)
-    model = build_model(saved["config"])
-    model.load_state_dict(saved["state_dict"])
-    return model, {k: v for k, v in saved.items() if k != "state_dict"}
+    bases = []
+    for state in saved.get("state_dicts") or [saved["state_dict"]]:
+        model = build_model(saved["config"])
+        model.load_state_dict(state)
+        bases.append(model.eval())
+    return bases, {k: v for k, v in saved.items() if k not in ("state_dict", "state_dicts")}
+
+
+def load_pretrained(folder: str | Path = "models/pretrain") -> tuple[LSTMForecaster, dict]:
+    """The first pre-trained base (the best trial) and the description."""
+    bases, info = load_bases(folder)
+    return bases[0], info
+
+
+def train_members(first: Best, pairs, samples: Samples, seeds: list[int], train: dict) -> tuple[list, list]:
+    """``first``'s configuration trained once per seed; ``first`` itself is the member of ``seeds[0]``.
+
+    ``first`` comes from a search whose trials were all seeded with
+    ``seeds[0]``, so retraining it with that seed would give the same model.
+    """
+    members, histories = [first.model], [first.history]
+    for seed in seeds[1:]:
+        model, history = train_config(first.config, pairs, samples.x.shape[2], samples.leads, seed=seed,
+                                      max_epochs=train["max_epochs"], patience=train["patience"])
+        members.append(model)
+        histories.append(history)
+    return members, histories
 
 
 def feature_role(name: str) -> str:
@@ -202,15 +258,19 @@ def run_pretrain(params: dict | str | Path, processed: str | Path | Processed = 
                   params["split"], trials=params["pretrain"]["trials"], seed=params["pretrain"]["seed"],
                   max_epochs=params["train"]["max_epochs"], patience=params["train"]["patience"], log=log)
     samples = well_samples(params, data, "basin", result.best["window"])
-    model = result.model
-    table = prediction_table(samples, samples.to_level(predict(model, samples.x)),
-                             model="pretrain", well="basin", split=params["split"])
-    cost = {**clock.read(), "trials": len(result.table), "epochs": result.history.epochs,
-            "trainable_params": count_trainable(model), "threads": params["train"]["threads"]}
-    info = _describe(samples, model, result.best, params)
+    seeds = [params["pretrain"]["seed"] + i for i in range(params["ensemble"]["members"])]
+    bases, histories = train_members(Best(result.best, result.model, result.history),
+                                     split_rows(samples, params["split"]), samples, seeds, params["train"])
+    table = prediction_table(samples, _ensemble(samples, bases), model="pretrain", well="basin",
+                             split=params["split"])
+    cost = {**clock.read(), "trials": len(result.table), "epochs": sum(h.epochs for h in histories),
+            "trainable_params": count_trainable(bases[0]), "threads": params["train"]["threads"],
+            "bases": len(bases)}
+    info = _describe(samples, bases[0], result.best, params)
     history = result.history.to_frame()
     with atomic_folder(Path(out)) as tmp:
-        torch.save({**info, "state_dict": model.state_dict()}, tmp / "model.pt")
+        torch.save({**info, "state_dict": bases[0].state_dict(), "state_dicts": [b.state_dict() for b in bases],
+                    "base_seeds": seeds}, tmp / "model.pt")
         (tmp / "config.json").write_text(json.dumps(info, indent=2))
         result.table.to_csv(tmp / "trials.csv", index=False, float_format="%.6g")
         history.to_csv(tmp / "history.csv", index=False, float_format="%.6g")
@@ -225,18 +285,23 @@ def _ensemble(samples: Samples, members: list[LSTMForecaster]) -> np.ndarray:
 
 
 def _write_members(out: Path, info: dict, members, seeds, histories, table, cost, trained: list[str],
-                   trials=None) -> pd.DataFrame:
+                   trials=None, budgets=None) -> pd.DataFrame:
     history = pd.concat([h.to_frame().assign(member=i) for i, h in enumerate(histories)], ignore_index=True)
     history = history[["member", "epoch", "train_loss", "val_loss"]]
     frozen = [p for p in PARTS if p not in trained]
+    base = _part_state(members[0], frozen)
+    shared = frozen and all(all(torch.equal(v, _part_state(m, frozen)[k]) for k, v in base.items())
+                            for m in members[1:])
     saved = {**info, "seeds": seeds, "trained": trained,
-             "state_dicts": [_part_state(m, trained) for m in members],
-             "base_state_dict": _part_state(members[0], frozen) if frozen else None}
+             "state_dicts": [_part_state(m, trained if shared else list(PARTS)) for m in members],
+             "base_state_dict": base if shared else None}
     with atomic_folder(out) as tmp:
         torch.save(saved, tmp / "model.pt")
         if trials is not None:
             (tmp / "config.json").write_text(json.dumps(info, indent=2))
             trials.to_csv(tmp / "trials.csv", index=False, float_format="%.6g")
+        if budgets is not None:
+            budgets.to_csv(tmp / "budgets.csv", index=False, float_format="%.6g")
         history.to_csv(tmp / "history.csv", index=False, float_format="%.6g")
         write_predictions(table, tmp / "predictions.csv")
         (tmp / "cost.json").write_text(json.dumps(cost, indent=2))
@@ -276,19 +341,22 @@ def run_finetune(params: dict | str | Path, well, processed: str | Path | Proces
     well = _check_well(data, well)
     out = Path(out) if out is not None else Path("models/finetune") / well
     pretrain = params["finetune"]["pretrained"] if pretrain is None else pretrain
-    base, info = load_pretrained(pretrain)
+    bases, info = load_bases(pretrain)
     clock = _Clock()
     set_threads(params["train"]["threads"])
     ft, tr = params["finetune"], params["train"]
     samples = align_features(info, well_samples(params, data, well, info["window"]), params, pretrain)
     pairs = split_rows(samples, params["split"])
-    seeds = list(range(ft["seeds"]))
-    members, histories = fit_members(base, ft["trainable"], *pairs, seeds=seeds, lr=ft["lr"],
+    seeds = list(range(params["ensemble"]["members"]))
+    # Member i starts from base i; a model with fewer bases (an older or external one) is reused in turn.
+    starts = [bases[i % len(bases)] for i in seeds]
+    members, histories = fit_members(starts, ft["trainable"], *pairs, seeds=seeds, lr=ft["lr"],
                                      batch=info["hyperparameters"]["batch"], max_epochs=tr["max_epochs"],
                                      patience=tr["patience"])
     table = prediction_table(samples, _ensemble(samples, members), model=model, well=well, split=params["split"])
     cost = {**clock.read(), "epochs": [h.epochs for h in histories],
-            "trainable_params": count_trainable(members[0]), "seeds": seeds, "threads": tr["threads"]}
+            "trainable_params": count_trainable(members[0]), "seeds": seeds, "bases": len(bases),
+            "threads": tr["threads"]}
     info = {**info, "features": samples.features, "pretrained_features": info["features"],
             "pretrained": str(pretrain), "finetune_lr": ft["lr"]}
     history = _write_members(out, info, members, seeds, histories, table, cost, list(ft["trainable"]))
@@ -299,8 +367,12 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
            out: str | Path | None = None, log=print) -> StageResult:
     """Tune and train LSTMs on ``well`` from scratch (IT-LSTM); write ``out`` (default models/it/<well>).
 
-    The search uses ``pretrain.search`` with ``it_lstm.trials`` trials (sampler
-    seeded with ``pretrain.seed``); members use seeds ``0 .. it_lstm.seeds-1``.
+    The search uses ``pretrain.search`` with ``it_lstm.trials`` trials, its
+    sampler and trials seeded with the well's own seed ``s``
+    (:func:`gwtl.tune.well_seed` of ``pretrain.seed`` and the well), so TPE
+    adapts to each well; members use seeds ``s .. s + ensemble.members - 1``.
+    Each smaller budget of ``it_lstm.budgets`` gives the forecasts ``it_<k>``
+    (see the module docstring).
     """
     params = _params(params)
     data = _processed(processed)
@@ -308,28 +380,44 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
     out = Path(out) if out is not None else Path("models/it") / well
     clock = _Clock()
     set_threads(params["train"]["threads"])
-    tr = params["train"]
+    tr, it = params["train"], params["it_lstm"]
+    seed = well_seed(params["pretrain"]["seed"], well)
+    seeds = [seed + i for i in range(params["ensemble"]["members"])]
     result = tune(lambda window: well_samples(params, data, well, window), params["pretrain"]["search"],
-                  params["split"], trials=params["it_lstm"]["trials"], seed=params["pretrain"]["seed"],
-                  max_epochs=tr["max_epochs"], patience=tr["patience"], log=log)
-    samples = well_samples(params, data, well, result.best["window"])
-    pairs = split_rows(samples, params["split"])
-    seeds = list(range(params["it_lstm"]["seeds"]))
-    members, histories = [], []
-    for seed in seeds:
-        if seed == params["pretrain"]["seed"]:  # the best trial is this member, trained already
-            model, history = result.model, result.history
-        else:
-            model, history = train_config(result.best, pairs, samples.x.shape[2], samples.leads,
-                                          seed=seed, max_epochs=tr["max_epochs"], patience=tr["patience"])
-        members.append(model)
-        histories.append(history)
+                  params["split"], trials=it["trials"], seed=seed, max_epochs=tr["max_epochs"],
+                  patience=tr["patience"], log=log, budgets=tuple(it["budgets"]))
+    best = Best(result.best, result.model, result.history)
+    fits = {}  # trial -> (samples, members, histories, CPU seconds of training the members)
+
+    def ensemble_of(first: Best):
+        if first.config["trial"] not in fits:
+            start = time.process_time()
+            samples = well_samples(params, data, well, first.config["window"])
+            members, histories = train_members(first, split_rows(samples, params["split"]), samples, seeds, tr)
+            fits[first.config["trial"]] = samples, members, histories, time.process_time() - start
+        return fits[first.config["trial"]]
+
+    samples, members, histories, members_cpu = ensemble_of(best)
     table = prediction_table(samples, _ensemble(samples, members), model="it", well=well, split=params["split"])
-    cost = {**clock.read(), "trials": len(result.table), "epochs": [h.epochs for h in histories],
+    cost = {**clock.read(), "trials": len(result.table), "seed": seed, "epochs": [h.epochs for h in histories],
             "trainable_params": count_trainable(members[0]), "seeds": seeds, "threads": tr["threads"]}
+    # What a k-trial search would have cost: its trials, its members, and the rest of this stage's work.
+    other_cpu = cost["cpu_s"] - float(result.table["cpu_s"].sum()) - members_cpu
+    tables, rows = [table], []
+    for k in it["budgets"]:
+        first = result.budgets[k]
+        b_samples, b_members, _, b_members_cpu = ensemble_of(first)
+        tables.append(prediction_table(b_samples, _ensemble(b_samples, b_members), model=f"it_{k}", well=well,
+                                       split=params["split"]))
+        cpu = float(result.table["cpu_s"].iloc[:k].sum()) + b_members_cpu + other_cpu
+        rows.append({"trials": k, **{h: first.config[h] for h in ("trial", *HYPERPARAMETERS, "val_loss")},
+                     "cpu_s": round(cpu, 3)})
+    cost["budgets"] = [{"trials": r["trials"], "cpu_s": r["cpu_s"]} for r in rows]
     info = _describe(samples, members[0], result.best, params)
-    history = _write_members(out, info, members, seeds, histories, table, cost, list(PARTS),
-                             trials=result.table)
+    history = _write_members(out, info, members, seeds, histories, pd.concat(tables, ignore_index=True), cost,
+                             list(PARTS), trials=result.table,
+                             budgets=pd.DataFrame(rows, columns=["trials", "trial", *HYPERPARAMETERS, "val_loss",
+                                                                 "cpu_s"]))
     return StageResult(out, table, history, cost, info, result.table)
 
 
@@ -388,6 +476,26 @@ def nse_by_split(table: pd.DataFrame) -> pd.DataFrame:
     frame = pd.Series(scores).unstack()
     frame.index.name, frame.columns.name = "split", "lead"
     return frame.reindex([s for s in ("train", "validation", "test") if s in frame.index]).round(3)
+
+
+def search_summary(folder: str | Path, wells, budgets: list[int]) -> pd.DataFrame:
+    """What the wells' IT searches explored, per trial budget ``k`` (rows).
+
+    Columns: ``distinct configurations`` among the wells' first ``k`` trials
+    (all of them, pooled), ``wells with the final choice`` (whose best trial
+    lies within the first ``k``), and the median over wells of the best
+    validation loss within the first ``k`` trials.
+    """
+    trials = pd.concat([pd.read_csv(Path(folder) / str(w) / "trials.csv").assign(well=str(w)) for w in wells])
+    final = trials[trials["state"] == "complete"].sort_values(["well", "val_loss", "trial"]).groupby("well").first()
+    rows = {}
+    for k in budgets:
+        first = trials[trials["trial"] < k]
+        rows[k] = {"distinct configurations": len(first[list(HYPERPARAMETERS)].round(6).drop_duplicates()),
+                   "trials": len(first),
+                   "wells with the final choice": int((final["trial"] < k).sum()),
+                   "median best validation loss": first.groupby("well")["val_loss"].min().median()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("trial budget")
 
 
 def forecast_figure(table: pd.DataFrame, title: str):
