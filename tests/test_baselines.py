@@ -1,5 +1,6 @@
 """Baselines on small synthetic series: exact reference forecasts, a linear process
-the ARX model must recover, no use of test-period data, and the stage's files."""
+the ARX model must recover, no use of test-period data nor of forcings after a
+lead's target month, and the stage's files."""
 
 import copy
 import json
@@ -11,12 +12,15 @@ import pytest
 import yaml
 
 from gwtl import baselines
+from gwtl.dataset import Samples
 from gwtl.metrics import nse
 from gwtl.predictions import COLUMNS, read_predictions
 from gwtl.processed import Processed
 
 ROOT = Path(__file__).resolve().parents[1]
 WELLS = ["900001", "900002"]
+FORCINGS = ["precipitation", "discharge_211466"]
+FITTED = ("arx", "svr", "rf")
 
 
 @pytest.fixture
@@ -94,28 +98,21 @@ def test_arx_in_operational_mode_is_worse_without_future_forcing(params):
     assert nse(part["observed"], part["forecast"]) < 0.99
 
 
-def _with_changed_test_period(data: Processed, forcings_too: bool) -> Processed:
+def _with_changed_test_period(data: Processed) -> Processed:
     changed = copy.deepcopy(data)
     test = changed.levels.index >= "2016-01-01"
     changed.levels.loc[test] = changed.levels.loc[test] + 5.0
-    if forcings_too:
-        changed.forcings.loc[test] = changed.forcings.loc[test] * 3.0
+    changed.forcings.loc[test] = changed.forcings.loc[test] * 3.0
     return changed
 
 
-@pytest.mark.parametrize("models, forcings_too", [(("arx", "svr"), True), (("rf",), False)])
-def test_no_test_period_data_is_used(params, models, forcings_too):
-    """Changing test-period values leaves validation forecasts and choices unchanged.
-
-    The multi-output RF reads the forcings up to the largest lead (like the LSTM),
-    so only its level-independence of the test period is checked.
-    """
+def test_no_test_period_data_is_used(params):
+    """Changing test-period levels and forcings leaves validation forecasts and choices unchanged."""
     data = synthetic(noise=0.3)
-    before, config_before, _ = baselines.run_well(WELLS[0], data, params, models=models)
-    after, config_after, _ = baselines.run_well(WELLS[0], _with_changed_test_period(data, forcings_too),
-                                                params, models=models)
+    before, config_before, _ = baselines.run_well(WELLS[0], data, params, models=FITTED)
+    after, config_after, _ = baselines.run_well(WELLS[0], _with_changed_test_period(data), params, models=FITTED)
     assert config_before == config_after
-    for model in models:
+    for model in FITTED:
         a, b = rows(before, model, "validation"), rows(after, model, "validation")
         assert len(a) > 100
         assert np.allclose(a["forecast"].to_numpy(), b["forecast"].to_numpy())
@@ -124,10 +121,80 @@ def test_no_test_period_data_is_used(params, models, forcings_too):
                                rows(after, model, "test")["forecast"].to_numpy())
 
 
+def _noise_after(samples: Samples, months: int, rng: np.random.Generator) -> Samples:
+    """A copy of ``samples`` with large random forcings in the months after ``t + months``."""
+    changed = copy.deepcopy(samples)
+    first = samples.window + months
+    for name in FORCINGS:
+        i = samples.features.index(name)
+        changed.x[:, first:, i] = rng.normal(0.0, 50.0, changed.x[:, first:, i].shape)
+    return changed
+
+
+def _lead(table: pd.DataFrame, model: str, h: int) -> np.ndarray:
+    part = rows(table, model)
+    return part[part["lead"] == h]["forecast"].to_numpy()
+
+
+@pytest.mark.parametrize("mode", ["observed-forcing", "operational"])
+def test_lead_inputs_end_at_the_target_month(params, mode):
+    """The ARX and SVR/RF inputs of lead h hold no forcing after t+h (after t when operational)."""
+    params["forecast"]["mode"] = mode
+    data = synthetic()
+    s = baselines.well_samples(data.series(WELLS[0]), data.forcings, params, window=6)
+    rng = np.random.default_rng(1)
+    for j, h in enumerate(s.leads):
+        known = h if mode == "observed-forcing" else 0
+        later = _noise_after(s, known, rng)
+        for inputs in (baselines.arx_inputs, baselines.ml_inputs):
+            np.testing.assert_array_equal(inputs(s, j, params), inputs(later, j, params))
+            # ... while the forcing of the target month itself is read in observed-forcing mode.
+            changed = not np.array_equal(inputs(s, j, params), inputs(_noise_after(s, h - 1, rng), j, params))
+            assert changed == (mode == "observed-forcing")
+
+
+def test_each_lead_ignores_forcings_after_its_target_month(params, monkeypatch):
+    """Every baseline's lead-h forecasts and choices are unchanged when the forcings
+    of the months after t+h in each sample are replaced by large random values."""
+    data = synthetic(noise=0.3)
+    before, config_before, _ = baselines.run_well(WELLS[0], data, params)
+    well_samples, rng = baselines.well_samples, np.random.default_rng(2)
+    for j, h in enumerate(params["forecast"]["leads"][:-1]):
+        monkeypatch.setattr(baselines, "well_samples",
+                            lambda *args, h=h: _noise_after(well_samples(*args), h, rng))
+        after, config_after, _ = baselines.run_well(WELLS[0], data, params)
+        for model in baselines.MODELS:
+            np.testing.assert_array_equal(_lead(before, model, h), _lead(after, model, h), err_msg=f"{model} lead {h}")
+        for model in FITTED:
+            assert config_before[model][j] == config_after[model][j]
+            # ... while the last lead reads them, so the check can fail.
+            a, b = _lead(before, model, 3), _lead(after, model, 3)
+            assert a.shape != b.shape or not np.allclose(a, b), f"{model} lead 3"
+
+
+def test_a_forcing_reaches_a_lead_h_forecast_only_from_h_months_before(params):
+    """Changing the forcings of one test-period month m changes no lead-h forecast issued before m - h."""
+    data = synthetic(noise=0.3)
+    month = pd.Timestamp("2019-06-01")
+    changed = copy.deepcopy(data)
+    changed.forcings.loc[month] = changed.forcings.loc[month] * 10.0
+    before, _, _ = baselines.run_well(WELLS[0], data, params, models=FITTED)
+    after, _, _ = baselines.run_well(WELLS[0], changed, params, models=FITTED)
+    for model in FITTED:
+        for h in (1, 2, 3):
+            a, b = (part[(part["model"] == model) & (part["lead"] == h)].set_index("issue")["forecast"]
+                    for part in (before, after))
+            earlier = a.index < month - pd.DateOffset(months=h)
+            np.testing.assert_array_equal(a[earlier], b[earlier], err_msg=f"{model} lead {h}")
+            # ... while the forecast whose target month is m reads it, so the check can fail.
+            first = month - pd.DateOffset(months=h)
+            assert a[first] != b[first], f"{model} lead {h}"
+
+
 def test_svr_and_rf_run_with_two_trials(params):
     table, config, cost = baselines.run_well(WELLS[0], synthetic(noise=0.1), params, models=("svr", "rf"))
     assert [c["leads"] for c in config["svr"]] == [[1], [2], [3]]
-    assert [c["leads"] for c in config["rf"]] == [[1, 2, 3]]
+    assert [c["leads"] for c in config["rf"]] == [[1], [2], [3]]
     for fitted in config["svr"] + config["rf"]:
         assert fitted["window"] in (6, 12)
     assert {"C", "epsilon", "gamma"} <= set(config["svr"][0])
@@ -137,7 +204,7 @@ def test_svr_and_rf_run_with_two_trials(params):
         assert sorted(part["lead"].unique()) == [1, 2, 3]
         assert part["forecast"].notna().all()
         assert nse(part["observed"], part["forecast"]) > 0.3
-    assert [c["trials"] for c in cost] == [6, 2]
+    assert [c["trials"] for c in cost] == [6, 6]  # baselines.trials per lead
 
 
 def test_run_baselines_writes_the_stage_files(params, tmp_path):

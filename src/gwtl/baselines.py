@@ -2,7 +2,11 @@
 
 All baselines forecast the same wells, lead times and target as the LSTMs, from
 the samples of :func:`gwtl.dataset.make_samples` (same forecast mode, forcings,
-scalers fit on the training period only):
+scalers fit on the training period only). For lead ``h`` every baseline reads
+what the LSTM's readout for lead ``h`` reads: the level up to the issue month
+``t`` and, in ``observed-forcing`` mode, the forcings up to the target month
+``t+h``, never after; in ``operational`` mode no forcing after ``t``. Hence
+ARX, SVR and RF are one model per lead. The baselines:
 
 ``persistence``
     the level at the issue month, for every lead.
@@ -18,20 +22,20 @@ scalers fit on the training period only):
     penalty is chosen on validation from :data:`ARX_ALPHAS`.
 ``svr``
     scikit-learn SVR (RBF kernel), one model per lead, on the LSTM input
-    sequence flattened (:func:`ml_inputs`): level, observed flag and forcings of
-    every window month, in ``observed-forcing`` mode the forcings of the later
-    months up to the target month (forcings after the target month, which the
-    multi-lead LSTM also reads, are left out of a single-lead model), and the
+    sequence flattened up to the target month (:func:`ml_inputs`): level,
+    observed flag and forcings of every window month, in ``observed-forcing``
+    mode the forcings of the later months up to the target month, and the
     season of the issue month. Window and C, epsilon, gamma are tuned per lead.
 ``rf``
-    scikit-learn Random Forest, one multi-output model for all leads (three
-    times cheaper than one per lead), on the same flattened inputs up to the
-    largest lead, i.e. exactly the information the LSTM reads. Window and
-    n_estimators, max_depth, min_samples_leaf, max_features are tuned.
+    scikit-learn Random Forest, one model per lead, on the same inputs as SVR.
+    Window and n_estimators, max_depth, min_samples_leaf, max_features are
+    tuned per lead.
 
 SVR and RF are tuned with Optuna (TPE sampler seeded with :data:`SEED`,
-``baselines.trials`` trials per study); a window is one of
-``pretrain.search.window``.
+``baselines.trials`` trials per study, one study per lead); a window is one of
+``pretrain.search.window``. The ``trials`` of ``cost.csv`` count the fits over
+all leads: ``baselines.trials`` per lead for SVR and RF, ``len(ARX_ALPHAS)``
+per lead for ARX.
 
 Every fitted model predicts ``forecast.target`` (change or level, in units of
 the training standard deviation). Models are fit on the training rows
@@ -147,52 +151,50 @@ def ml_inputs(samples: Samples, j: int, params: dict) -> np.ndarray:
 
 @dataclass
 class Design:
-    """Inputs and scaled targets of one model over the samples of one well.
+    """Inputs and scaled targets of the model of one lead over the samples of one well.
 
     Attributes
     ----------
     samples : Samples
-    cols : list of int
-        Indices of the leads the model forecasts (one, or all for a multi-output model).
+    j : int
+        Index of the lead the model forecasts.
     x : ndarray (n, k)
-    y : ndarray (n, len(cols)), NaN where the level is missing
+    y : ndarray (n,), NaN where the level is missing
     train : ndarray (n,)
-        Fitting rows: whole sequence and all targets in the training period, targets observed.
-    validation : ndarray (n, len(cols))
-        Pairs scoring hyperparameters: target month in the validation period and observed.
+        Fitting rows: whole sequence and all targets in the training period, target observed.
+    validation : ndarray (n,)
+        Rows scoring hyperparameters: target month in the validation period and observed.
     """
 
     samples: Samples
-    cols: list[int]
+    j: int
     x: np.ndarray
     y: np.ndarray
     train: np.ndarray
     validation: np.ndarray
 
     def fit(self, estimator):
-        y = self.y[self.train]
-        return estimator.fit(self.x[self.train], y[:, 0] if y.shape[1] == 1 else y)
+        return estimator.fit(self.x[self.train], self.y[self.train])
 
     def predict(self, estimator) -> np.ndarray:
-        return np.asarray(estimator.predict(self.x), dtype=float).reshape(len(self.x), len(self.cols))
+        return np.asarray(estimator.predict(self.x), dtype=float).ravel()
 
     def validation_mse(self, scaled: np.ndarray) -> float:
         return float(np.mean((scaled - self.y)[self.validation] ** 2))
 
 
-def design(samples: Samples, cols: list[int], x: np.ndarray, split: dict, name: str = "series") -> Design:
-    """A :class:`Design` with the training and validation masks of ``split``."""
-    y = samples.y[:, cols].astype(np.float64)
+def design(samples: Samples, j: int, x: np.ndarray, split: dict, name: str = "series") -> Design:
+    """A :class:`Design` of the lead of index ``j`` with the training and validation masks of ``split``."""
+    y = samples.y[:, j].astype(np.float64)
     seen = ~np.isnan(y)
-    train = samples.within(split["train"]) & seen.all(axis=1)
-    validation = samples.in_period(split["validation"])[:, cols] & seen
-    leads = [samples.leads[j] for j in cols]
+    train = samples.within(split["train"]) & seen
+    validation = samples.in_period(split["validation"])[:, j] & seen
     if train.sum() < 10 or validation.sum() < 2:
         raise ValueError(
             f"{name}: only {train.sum()} training samples and {validation.sum()} validation targets "
-            f"for lead(s) {leads} with window {samples.window}; check split and forecast in params.yaml"
+            f"for lead {samples.leads[j]} with window {samples.window}; check split and forecast in params.yaml"
         )
-    return Design(samples, list(cols), x, y, train, validation)
+    return Design(samples, j, x, y, train, validation)
 
 
 # ----------------------------------------------------------------------------- models
@@ -218,7 +220,7 @@ def climatology_forecast(level: pd.Series, samples: Samples, train: list[str]) -
 def fit_arx(d: Design) -> tuple[np.ndarray, dict]:
     """Ridge fit on the training rows with the penalty of lowest validation MSE.
 
-    Returns scaled forecasts (n, 1) and ``{"alpha", "validation_mse"}``.
+    Returns scaled forecasts (n,) and ``{"alpha", "validation_mse"}``.
     """
     from sklearn.linear_model import Ridge
 
@@ -259,7 +261,7 @@ def tune(model: str, designs: dict[int, Design], trials: int) -> tuple[Design, n
     """Optuna search (seeded TPE) of the window and hyperparameters of ``model``.
 
     ``designs`` maps each candidate window to its :class:`Design`. Returns the
-    chosen design, the scaled forecasts (n, len(cols)) of the chosen estimator
+    chosen design, the scaled forecasts (n,) of the chosen estimator
     fit on its training rows, and the chosen parameters with their validation MSE.
     """
     import optuna
@@ -287,11 +289,11 @@ def tune(model: str, designs: dict[int, Design], trials: int) -> tuple[Design, n
 
 
 def design_rows(d: Design, scaled: np.ndarray, *, model: str, well: str, split: dict) -> pd.DataFrame:
-    """Prediction-table rows (levels) of the leads of ``d`` from its scaled forecasts."""
+    """Prediction-table rows (levels) of the lead of ``d`` from its scaled forecasts."""
     forecast = np.full(d.samples.y.shape, np.nan)
-    forecast[:, d.cols] = scaled
+    forecast[:, d.j] = scaled
     table = prediction_table(d.samples, d.samples.to_level(forecast), model=model, well=well, split=split)
-    return table[table["lead"].isin([d.samples.leads[j] for j in d.cols])]
+    return table[table["lead"] == d.samples.leads[d.j]]
 
 
 def run_well(well: str, processed: Processed, params: dict, models=MODELS) -> tuple[pd.DataFrame, dict, list[dict]]:
@@ -324,22 +326,20 @@ def run_well(well: str, processed: Processed, params: dict, models=MODELS) -> tu
         elif model == "arx":
             s = samples_for(params["baselines"]["arx_lags"])
             for j in range(n_leads):
-                d = design(s, [j], arx_inputs(s, j, params), split, name)
+                d = design(s, j, arx_inputs(s, j, params), split, name)
                 scaled, chosen = fit_arx(d)
                 tables.append(design_rows(d, scaled, model=model, well=well, split=split))
                 config[model].append({"leads": [s.leads[j]], **chosen})
                 n_trials += len(ARX_ALPHAS)
         elif model in BUILDERS:
-            # SVR: one model per lead; RF: one multi-output model for all leads.
-            groups = [[j] for j in range(n_leads)] if model == "svr" else [list(range(n_leads))]
-            for cols in groups:
+            for j in range(n_leads):
                 designs = {}
                 for w in params["pretrain"]["search"]["window"]:
                     s = samples_for(w)
-                    designs[w] = design(s, cols, ml_inputs(s, cols[-1], params), split, name)
+                    designs[w] = design(s, j, ml_inputs(s, j, params), split, name)
                 d, scaled, chosen = tune(model, designs, trials)
                 tables.append(design_rows(d, scaled, model=model, well=well, split=split))
-                config[model].append({"leads": [d.samples.leads[j] for j in cols], **chosen})
+                config[model].append({"leads": [d.samples.leads[j]], **chosen})
                 n_trials += trials
         else:
             raise ValueError(f"unknown baseline {model!r}; baselines are {MODELS}")
