@@ -237,3 +237,15 @@ def test_bad_inputs_fail_before_fitting(params, tmp_path):
     with pytest.raises(ValueError, match="unknown baseline"):
         baselines.run_baselines(params, folder, tmp_path / "out", models=("lstm",))
     assert not (tmp_path / "out").exists()
+
+
+def test_filled_months_are_never_issued_from_nor_scored(params):
+    """A month prepare interpolated is no issue month and no target of any baseline, as for the LSTMs."""
+    data = synthetic(noise=0.1)
+    data.meta["interpolated"] = {WELLS[0]: ["2017-03"]}
+    month = pd.Timestamp("2017-03-01")
+    table, _, _ = baselines.run_well(WELLS[0], data, params)
+    assert month not in set(table["issue"])
+    assert table.loc[table["month"] == month, "observed"].isna().all()
+    plain, _, _ = baselines.run_well(WELLS[0], synthetic(noise=0.1), params)
+    assert month in set(plain["issue"]) and plain.loc[plain["month"] == month, "observed"].notna().all()

@@ -90,8 +90,13 @@ class BaselineResult:
 # ----------------------------------------------------------------------------- inputs
 
 
-def well_samples(level: pd.Series, forcings: pd.DataFrame, params: dict, window: int) -> Samples:
-    """Samples of one well with the forecast settings of ``params``."""
+def well_samples(level: pd.Series, forcings: pd.DataFrame, params: dict, window: int,
+                 filled: pd.Series | None = None) -> Samples:
+    """Samples of one well with the forecast settings of ``params``.
+
+    ``filled`` marks the months ``prepare`` interpolated (:meth:`Processed.filled`):
+    never issue months nor targets, as for the LSTMs.
+    """
     fc = params["forecast"]
     return make_samples(
         level,
@@ -101,6 +106,7 @@ def well_samples(level: pd.Series, forcings: pd.DataFrame, params: dict, window:
         mode=fc["mode"],
         target=fc["target"],
         train=params["split"]["train"],
+        filled=filled,
     )
 
 
@@ -312,7 +318,7 @@ def run_well(well: str, processed: Processed, params: dict, models=MODELS) -> tu
 
     def samples_for(window: int) -> Samples:
         if window not in cache:
-            cache[window] = well_samples(level, processed.forcings, params, window)
+            cache[window] = well_samples(level, processed.forcings, params, window, processed.filled(well))
         return cache[window]
 
     tables, config, cost = [], {}, []
