@@ -55,7 +55,8 @@ Outputs
         model, all its search and bases; ``pretrain_library``: the sum over
         the library's cluster models).
     ``wall_s``
-        own wall-clock seconds (information only: workers ran side by side).
+        own wall-clock seconds (information only: workers ran side by side;
+        empty for ``it_<k>``, whose IT ``budgets`` entries give CPU only).
     ``cpu_s``
         own CPU seconds (``time.process_time`` of the process that did the
         work): fine-tuning for ``tl``/``tl_library``, search and training
@@ -378,13 +379,17 @@ def _seconds(cost: dict) -> dict:
 
 
 def budget_rows(cost: dict, well: str, path: Path) -> list[dict]:
-    """Cost rows of the models ``it_<k>`` from the ``budgets`` list of one well's IT ``cost.json``."""
+    """Cost rows of the models ``it_<k>`` from the ``budgets`` list of one well's IT ``cost.json``.
+
+    Each entry needs ``trials`` and ``cpu_s``; ``wall_s`` is NaN when the
+    entry has none (a smaller budget's wall time is not measured).
+    """
     rows = []
     for entry in cost.get("budgets") or []:
-        if not {"trials", "wall_s", "cpu_s"} <= set(entry):
-            raise ValueError(f"{path}: a budgets entry lacks trials, wall_s or cpu_s ({entry}); "
-                             "rerun `dvc repro it_lstm`")
-        rows.append({"well": well, "model": f"it_{int(entry['trials'])}", **_seconds(entry)})
+        if not {"trials", "cpu_s"} <= set(entry):
+            raise ValueError(f"{path}: a budgets entry lacks trials or cpu_s ({entry}); rerun `dvc repro it_lstm`")
+        rows.append({"well": well, "model": f"it_{int(entry['trials'])}",
+                     "wall_s": float(entry.get("wall_s", np.nan)), "cpu_s": float(entry["cpu_s"])})
     return rows
 
 
@@ -469,7 +474,7 @@ def cost_table(own: pd.DataFrame, n_wells: int) -> tuple[pd.DataFrame, dict]:
     pretrain_of = {m: sum(float(pre.at[p, "cpu_s"]) for p in PRETRAINING.get(m, ()) if p in pre.index)
                    for m in wells["model"].unique()}
     wells["pretrain_cpu_s"] = wells["model"].map(pretrain_of) / n_wells
-    sums = wells.groupby("model", sort=False)[["wall_s", "cpu_s"]].sum()
+    sums = wells.groupby("model", sort=False)[["wall_s", "cpu_s"]].sum(min_count=1)
     basin = sums.assign(pretrain_cpu_s=pd.Series(pretrain_of)).reset_index().assign(well=BASIN)
     table = pd.concat([wells, basin, pre.reset_index().assign(pretrain_cpu_s=0.0)], ignore_index=True)
     table["total_cpu_s"] = table["cpu_s"] + table["pretrain_cpu_s"]
