@@ -3,10 +3,14 @@
 :func:`write_synthetic` writes, under ``root``, the same files the pipeline
 writes: ``params.yaml``, ``data/processed/wells.csv``, per-well and baseline
 predictions tables, the pretrain history and config, ``reports/results.csv``,
-``reports/cost.csv`` and ``metrics.json``. Levels are seasonal plus a shared
-basin signal plus a well's own noise; forecasts are the observations plus
-noise whose size depends on model, lead and (for TL) the well's correlation
-with the basin signal, so that the figures have something to show.
+``reports/comparison.csv``, ``reports/cost.csv`` and ``metrics.json`` (the
+last four made by :mod:`gwtl.evaluate` from the synthetic forecasts and
+costs). Levels are seasonal plus a shared basin signal plus a well's own
+noise; forecasts are the observations plus noise whose size depends on model,
+lead and (for TL) the well's correlation with the basin signal, so that the
+figures have something to show. The IT files also hold the models ``it_<k>``
+for the trial ``budgets`` (default 5 and 10 of ``it_lstm.trials`` = 20),
+with more noise the smaller ``k``.
 
 Run as a script to make a set for rendering the report by hand::
 
@@ -23,6 +27,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from gwtl import evaluate
+from gwtl.compare import comparison_table
 from gwtl.predictions import COLUMNS, write_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,35 +60,26 @@ def _predictions(series: pd.Series, model: str, well: str, leads: list[int], spl
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 
 
-def _scores(table: pd.DataFrame, series: pd.Series) -> pd.DataFrame:
-    """Metrics per well, model, lead and split (the columns of reports/results.csv)."""
-    rows = []
-    for (well, model, lead, split), g in table.groupby(["well", "model", "lead", "split"]):
-        if split == "none":
-            continue
-        g = g.dropna(subset=["observed"])
-        o, f = g["observed"].to_numpy(), g["forecast"].to_numpy()
-        last = series[well].reindex(pd.DatetimeIndex(g["issue"])).to_numpy()
-        sse = np.sum((f - o) ** 2)
-        r = np.corrcoef(o, f)[0, 1]
-        kge = 1 - np.sqrt((r - 1) ** 2 + (f.std() / o.std() - 1) ** 2 + (f.mean() / o.mean() - 1) ** 2)
-        rows.append({
-            "well": well, "model": model, "lead": lead, "split": split,
-            "nse": 1 - sse / np.sum((o - o.mean()) ** 2), "kge": kge,
-            "rmse": np.sqrt(sse / len(o)), "mae": np.mean(np.abs(f - o)), "r2": r ** 2,
-            "bias": np.mean(f - o), "pi": 1 - sse / np.sum((o - last) ** 2), "n": len(o),
-        })
+def _own_cost(wells: list[str], baselines, budgets, trials: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Own cost rows as :func:`gwtl.evaluate.load_costs` returns them (CPU about 1.8 x wall)."""
+    rows = [{"well": "basin", "model": "pretrain", "wall_s": 1500.0, "cpu_s": 2700.0}]
+    for well in wells:
+        it_s = rng.uniform(900, 3000)
+        spent = {"tl": rng.uniform(20, 60), "it": it_s, **{f"it_{k}": it_s * k / trials for k in budgets},
+                 **{m: rng.uniform(0.1, 5) for m in baselines}}
+        rows += [{"well": well, "model": m, "wall_s": t, "cpu_s": 1.8 * t} for m, t in spent.items()]
     return pd.DataFrame(rows)
 
 
 def write_synthetic(root: str | Path, n_wells: int = 3, baselines: tuple[str, ...] = ("arx",),
-                    seed: int = 0) -> dict[str, Path]:
+                    seed: int = 0, budgets: tuple[int, ...] = (5, 10)) -> dict[str, Path]:
     """Write a synthetic project tree under ``root``; return the paths by name."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     wells = [900001 + i for i in range(n_wells)]
     params["basin"]["wells"] = wells
+    params["it_lstm"]["trials"] = trials = 20
     leads, split = params["forecast"]["leads"], params["split"]
     (root / "data" / "processed").mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -92,7 +89,7 @@ def write_synthetic(root: str | Path, n_wells: int = 3, baselines: tuple[str, ..
     basin = np.cumsum(rng.normal(0, 0.25, len(months)))
     basin = (basin - basin.mean()) / basin.std()
     corr = np.linspace(0.95, 0.3, n_wells)  # the last wells follow the basin least
-    levels, rows = {}, []
+    levels, records = {}, []
     for i, (hzb, c) in enumerate(zip(wells, corr)):
         own = np.cumsum(rng.normal(0, 0.25, len(months)))
         own = (own - own.mean()) / own.std()
@@ -101,23 +98,24 @@ def write_synthetic(root: str | Path, n_wells: int = 3, baselines: tuple[str, ..
         level[rng.choice(len(months), 6, replace=False)] = np.nan
         levels[str(hzb)] = pd.Series(level, index=months)
         train = levels[str(hzb)].loc[split["train"][0]:split["train"][1]]
-        rows.append({"hzb": hzb, "name": f"Sonde {i + 1}", "lon": 15.5 + 0.04 * i, "lat": 46.75 + 0.03 * i,
+        records.append({"hzb": hzb, "name": f"Sonde {i + 1}", "lon": 15.5 + 0.04 * i, "lat": 46.75 + 0.03 * i,
                      "elevation": 270 + 10 * i, "coverage": 0.99, "listed": True, "reason": "",
                      "train_mean": train.mean(), "train_std": train.std(),
                      "corr_basin": np.corrcoef(anomaly, basin)[0, 1]})
-    rows.append({"hzb": 999999, "name": "Sonde kurz", "lon": 15.55, "lat": 46.8, "elevation": 300,
+    records.append({"hzb": 999999, "name": "Sonde kurz", "lon": 15.55, "lat": 46.8, "elevation": 300,
                  "coverage": 0.6, "listed": False, "reason": "coverage 60% < 95%",
                  "train_mean": np.nan, "train_std": np.nan, "corr_basin": np.nan})
-    pd.DataFrame(rows).to_csv(root / "data" / "processed" / "wells.csv", index=False)
+    pd.DataFrame(records).to_csv(root / "data" / "processed" / "wells.csv", index=False)
 
     tables = []
     for hzb, c in zip(wells, corr):
         well = str(hzb)
-        for model, folder in (("tl", "finetune"), ("it", "it")):
-            noise = NOISE[model] * (1 + 2 * (1 - c) if model == "tl" else 1)
-            table = _predictions(levels[well], model, well, leads, split, noise, rng)
-            write_predictions(table, root / "models" / folder / well / "predictions.csv")
-            tables.append(table)
+        tl = _predictions(levels[well], "tl", well, leads, split, NOISE["tl"] * (1 + 2 * (1 - c)), rng)
+        write_predictions(tl, root / "models" / "finetune" / well / "predictions.csv")
+        it = pd.concat([_predictions(levels[well], m, well, leads, split, NOISE["it"] * (1 + 3 / k), rng)
+                        for m, k in [*((f"it_{k}", k) for k in budgets), ("it", trials)]], ignore_index=True)
+        write_predictions(it, root / "models" / "it" / well / "predictions.csv")
+        tables += [tl, it]
     base = pd.concat([_predictions(levels[str(h)], m, str(h), leads, split, NOISE[m], rng)
                       for m in baselines for h in wells], ignore_index=True)
     write_predictions(base, root / "models" / "baselines" / "predictions.csv")
@@ -135,27 +133,22 @@ def write_synthetic(root: str | Path, n_wells: int = 3, baselines: tuple[str, ..
         {"window": 12, "hidden": 32, "layers": 1, "dropout": 0.1, "lr": 0.005, "batch": 32}))
 
     (root / "reports").mkdir(exist_ok=True)
-    results = _scores(pd.concat(tables, ignore_index=True), levels)
+    splits = params["evaluate"]["splits"]
+    rows = evaluate.scored_rows(pd.concat(tables, ignore_index=True), split, splits)
+    reference = {**{str(r["hzb"]): r["train_mean"] for r in records[:n_wells]}, "basin": 0.0}
+    results = evaluate.score_rows(rows, reference)
     results.to_csv(root / "reports" / "results.csv", index=False)
-    cost = pd.DataFrame([{"well": str(h), "model": m, "wall_s": t, "cpu_s": 1.8 * t}
-                         for h in wells for m, t in (("tl", rng.uniform(20, 60)), ("it", rng.uniform(900, 3000)))])
-    tl_s, it_s = cost.groupby("model")["wall_s"].mean()[["tl", "it"]]
-    pretrain_s = 1500.0
-    # basin totals as gwtl.evaluate writes them (well = basin)
-    tl_basin, it_basin = pretrain_s + tl_s * n_wells, it_s * n_wells
-    totals = pd.DataFrame({"well": "basin", "model": ["pretrain", "tl", "it", "it_over_tl"],
-                           "wall_s": [pretrain_s, tl_basin, it_basin, it_basin / tl_basin],
-                           "cpu_s": [2 * pretrain_s, 2 * tl_basin, 2 * it_basin, it_basin / tl_basin]})
-    pd.concat([cost, totals]).to_csv(root / "reports" / "cost.csv", index=False)
-    test1 = results[(results["split"] == "test") & (results["lead"] == 1)].groupby("model")["nse"].median()
-    metrics = {"test": {"lead1": {"nse_median": test1.round(4).to_dict()}},
-               "cost": {"tl_s_per_well": tl_s, "it_s_per_well": it_s, "it_over_tl": it_basin / tl_basin,
-                        "pretrain_s": pretrain_s}}
+    comparison = comparison_table(rows[rows["well"] != "basin"], draws=200)
+    comparison.to_csv(root / "reports" / "comparison.csv", index=False)
+    cost, cost_metrics = evaluate.cost_table(_own_cost([str(h) for h in wells], baselines, budgets, trials, rng),
+                                             n_wells)
+    cost.to_csv(root / "reports" / "cost.csv", index=False)
+    metrics = {**evaluate.summarize(results, splits, comparison), "cost": cost_metrics}
     (root / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return {
         "params": root / "params.yaml", "processed": root / "data" / "processed", "models": root / "models",
         "results": root / "reports" / "results.csv", "cost": root / "reports" / "cost.csv",
-        "metrics": root / "metrics.json",
+        "metrics": root / "metrics.json", "comparison": root / "reports" / "comparison.csv",
     }
 
 

@@ -17,11 +17,11 @@ from gwtl.params import validate  # noqa: E402
 from synthetic_results import write_synthetic  # noqa: E402
 
 PNGS = ["well_map", "nse_by_well", "nse_boxplots", "test_hydrographs", "observed_vs_forecast",
-        "development_time", "tl_gap_vs_basin_correlation", "pretrain"]
+        "development_time", "nse_vs_cost", "it_budget", "tl_gap_vs_basin_correlation", "pretrain"]
 
 
 def _kwargs(paths: dict) -> dict:
-    return {k: paths[k] for k in ("processed", "models", "results", "cost", "metrics")}
+    return {k: paths[k] for k in ("processed", "models", "results", "cost", "metrics", "comparison")}
 
 
 def _params(paths: dict) -> dict:
@@ -82,36 +82,85 @@ def test_missing_input_names_file_and_stage(tmp_path):
     paths = write_synthetic(tmp_path, n_wells=3, baselines=("arx",))
     (paths["models"] / "it" / "900002" / "predictions.csv").unlink()
     paths["cost"].unlink()
+    paths["comparison"].unlink()
     with pytest.raises(FileNotFoundError) as error:
         figures.make_figures(_params(paths), **_kwargs(paths), out=tmp_path / "f", plots=tmp_path / "p")
     message = str(error.value)
     assert "it/900002/predictions.csv (stage it_lstm)" in message
     assert "cost.csv (stage evaluate)" in message
+    assert "comparison.csv (stage evaluate)" in message
     assert not (tmp_path / "f").exists(), "nothing is drawn when an input is missing"
 
 
-def test_development_cost_reads_long_and_wide_tables():
-    long = pd.DataFrame({"well": ["1", "1", "2", "2", "basin"], "model": ["tl", "it", "tl", "it", "pretrain"],
-                         "cpu_s": [9.0, 90, 8, 80, 500], "wall_s": [5.0, 50, 4, 40, 300]})
-    wide = pd.DataFrame({"well": ["1", "2"], "tl_s": [5.0, 4], "it_s": [50.0, 40]})
-    for table in (long, wide):
-        cost = figures.development_cost(table)
-        assert list(cost.columns) == ["tl", "it"]
-        assert cost.loc["2"].tolist() == [4.0, 40.0]
-    assert figures.pretrain_seconds(long, {}) == 300
-    assert figures.pretrain_seconds(wide, {"cost.pretrain_s": 12.0}) == 12
-    with pytest.raises(ValueError, match="time column"):
-        figures.development_cost(long.drop(columns=["cpu_s", "wall_s"]))
+COST = pd.DataFrame({
+    "well": ["1", "1", "1", "1", "2", "2", "2", "2", "basin", "basin", "basin", "basin", "basin"],
+    "model": ["tl", "it", "it_5", "arx", "tl", "it", "it_5", "arx", "pretrain", "tl", "it", "it_5", "arx"],
+    "wall_s": [5.0, 50, 12, 1, 4, 40, 10, 1, 300, 9, 90, 22, 2],
+    "cpu_s": [9.0, 90, 20, 2, 8, 80, 18, 2, 500, 17, 170, 38, 4],
+    "pretrain_cpu_s": [250.0, 0, 0, 0, 250, 0, 0, 0, 0, 500, 0, 0, 0],
+    "total_cpu_s": [259.0, 90, 20, 2, 258, 80, 18, 2, 500, 517, 170, 38, 4],
+})
 
 
-def test_paired_comparison_and_gap_correlation():
-    a = pd.Series([0.9, 0.8, 0.7, 0.6], index=list("abcd"))
-    b = pd.Series([0.8, 0.85, 0.5, np.nan], index=list("abcd"))
-    c = figures.paired_comparison(a, b)
-    assert c["n"] == 3 and c["a_better"] == 2
-    assert c["median_diff"] == pytest.approx(0.1)
-    assert c["ci_low"] <= c["median_diff"] <= c["ci_high"]
+def _results(nse: dict) -> pd.DataFrame:
+    """results.csv rows of wells 1 and 2, lead 1: ``nse[model] = (validation, test)`` for both wells."""
+    return pd.DataFrame([{"well": w, "model": m, "lead": 1, "split": split, "nse": v}
+                         for m, scores in nse.items() for split, v in zip(("validation", "test"), scores)
+                         for w in ("1", "2")])
 
+
+def test_development_cost_is_cpu_with_the_pretraining_share():
+    cost = figures.development_cost(COST)
+    assert list(cost.columns) == ["tl", "it"]
+    assert cost.loc["2"].tolist() == [258.0, 80.0]
+    assert figures.pretrain_seconds(COST, {}) == 500
+    assert figures.pretrain_seconds(COST[COST["model"] != "pretrain"], {"cost.pretrain_cpu_s": 12.0}) == 12
+    with pytest.raises(ValueError, match="total_cpu_s.*dvc repro"):
+        figures.development_cost(COST.drop(columns=["total_cpu_s"]))
+    summary = figures.cost_summary(COST)
+    assert list(summary.index) == ["tl", "it", "it_5", "arx"]
+    assert summary.loc["tl"].tolist() == [258.5, 258.5, 250.0, 517.0]
+
+
+def test_cost_accuracy_and_the_budget_that_reaches_tl():
+    results = _results({"tl": (0.80, 0.85), "it": (0.82, 0.86), "it_5": (0.79, 0.84), "it_10": (0.81, 0.70),
+                        "arx": (0.7, 0.75)})
+    cost = pd.concat([COST, pd.DataFrame({"well": ["1", "2"], "model": "it_10", "wall_s": 1.0, "cpu_s": 40.0,
+                                          "pretrain_cpu_s": 0.0, "total_cpu_s": 40.0})])
+    table = figures.cost_accuracy(results, cost)
+    assert list(table.index) == ["tl", "it", "it_5", "it_10", "arx"]
+    assert table.loc["it_5", ["mean NSE validation", "mean NSE test", "CPU s per well", "trials"]].tolist() == [
+        0.79, 0.84, 19.0, 5]
+    assert table.loc["it", "x TL"] == pytest.approx(85 / 258.5)
+    # chosen on validation: it_10 (0.81 >= 0.80) although its test NSE is the worst
+    assert figures.smallest_budget_reaching(table) == "it_10"
+    assert figures.smallest_budget_reaching(table.assign(**{"mean NSE validation": 0.5}).rename(
+        index={"tl": "x"})) is None
+    fig = figures.nse_vs_cost_figure(results, cost, trials=20)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    curve = ax.lines[0]  # IT's budget curve, cheapest first
+    assert curve.get_xdata().tolist() == [19.0, 40.0, 85.0]
+    assert curve.get_ydata().tolist() == [0.84, 0.70, 0.86]
+    points = {tuple(c.get_offsets()[0]) for c in ax.collections}
+    assert (258.5, 0.85) in points and (2.0, 0.75) in points
+    budget = figures.it_budget_figure(results, 20).axes[0]
+    lines = {line.get_label(): line for line in budget.lines}
+    assert lines["IT-LSTM, validation"].get_xdata().tolist() == [5, 10, 20]
+    assert lines["IT-LSTM, test"].get_ydata().tolist() == [0.84, 0.70, 0.86]
+    assert list(lines["TL-LSTM, test"].get_ydata()) == [0.85, 0.85]
+
+
+def test_models_in_keeps_it_budgets_after_it():
+    results = pd.DataFrame({"model": ["it_10", "arx", "tl", "it", "it_5", "pretrain", "zz"]})
+    assert figures.models_in(results) == ["tl", "it", "arx", "zz"]
+    assert figures.models_in(results, budgets=True) == ["tl", "it", "it_5", "it_10", "arx", "zz"]
+    assert figures.budget_of("it_10") == 10 and figures.budget_of("it") is None
+    assert figures.budget_of("tl_library") is None
+    assert figures.label("it_10") == "IT-LSTM (10 trials)" and figures.label("tl") == "TL-LSTM"
+
+
+def test_gap_correlation():
     corr = np.linspace(0.2, 0.95, 12)
     nse = pd.DataFrame({"tl": 0.9 - (1 - corr) * 0.5, "it": np.full(12, 0.9)}, index=[str(i) for i in range(12)])
     wells = pd.DataFrame({"hzb": nse.index, "corr_basin": corr})
@@ -131,7 +180,8 @@ def test_report_notebook_is_clean_and_parameterized():
     nb = nbformat.read("notebooks/report.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", [])
-    for name in ("params_path", "processed", "models", "results", "cost", "metrics", "figures", "plots"):
+    for name in ("params_path", "processed", "models", "results", "cost", "metrics", "comparison", "figures",
+                 "plots"):
         assert f"{name} = " in code[0].source
     assert all(c.outputs == [] and c.execution_count is None for c in code)
 
@@ -141,4 +191,6 @@ def test_cost_of_synthetic_tree_skips_basin_totals(synthetic):
     table = pd.read_csv(paths["cost"], dtype={"well": str})
     cost = figures.development_cost(table)
     assert sorted(cost.index) == ["900001", "900002", "900003"]
-    assert figures.pretrain_seconds(table, {}) == 1500.0
+    assert figures.pretrain_seconds(table, {}) == 2700.0
+    inputs = figures.load_inputs(_params(paths), **_kwargs(paths))
+    assert set(inputs.comparison["a"] + "_vs_" + inputs.comparison["b"]) == {"tl_vs_it", "tl_vs_arx"}

@@ -16,9 +16,19 @@ figures and writes them as PNG to ``reports/figures/`` and the plot tables for
     mean (m) over the test period at the first lead, averaged over the
     ``wells`` (count) with an observation, a TL and an IT forecast that month.
 
-The summary functions (:func:`summary_table`, :func:`paired_comparison`,
-:func:`development_cost`, :func:`weakest_wells`, ...) give the numbers the
-report sets beside the paper's claims. When the results hold the TL-LSTM
+The summary functions (:func:`summary_table`, :func:`development_cost`,
+:func:`cost_summary`, :func:`cost_accuracy`, :func:`weakest_wells`, ...) give
+the numbers the report sets beside the paper's claims; the paired statistics
+come from ``reports/comparison.csv`` (:mod:`gwtl.compare`).
+
+Cost is CPU seconds, measured the same way for every model, with pre-training
+amortised over the wells (``total_cpu_s`` of ``reports/cost.csv``, see
+:mod:`gwtl.evaluate`). :func:`nse_vs_cost_figure` (``nse_vs_cost.png``) sets
+each model's mean test NSE against its CPU seconds per well, IT at every
+measured trial budget (the models ``it_<k>``) as one curve;
+:func:`it_budget_figure` (``it_budget.png``, drawn when such budgets were
+scored) shows IT's mean validation and test NSE against its trial budget,
+with TL's level for reference. When the results hold the TL-LSTM
 fine-tuned from a library of pre-trained models (``tl_library``,
 :mod:`gwtl.library`), :func:`library_comparison` and :func:`library_figure`
 (``library_vs_tl.png``) compare it with the TL-LSTM well by well.
@@ -50,6 +60,7 @@ COLORS = {
 }
 MARKERS = {"tl": "o", "it": "s", "arx": "D", "svr": "v", "rf": "^", "persistence": "x", "climatology": "+",
            "tl_library": "P"}
+COST_MODELS = ("tl", "tl_library", "it", "arx", "svr", "rf")  # the points of nse_vs_cost (and every it_<k>)
 NSE_FLOOR = -1.0  # NSE axes are cut here; values below are drawn at the floor and counted
 DPI = 120
 
@@ -68,8 +79,10 @@ class Inputs:
         ``reports/results.csv`` (``well`` as string).
     cost : DataFrame
         ``reports/cost.csv`` as read.
+    comparison : DataFrame
+        ``reports/comparison.csv`` (:func:`gwtl.compare.comparison_table`).
     metrics : dict
-        ``metrics.json`` flattened to dotted keys (``cost.pretrain_s``).
+        ``metrics.json`` flattened to dotted keys (``cost.pretrain_cpu_s``).
     predictions : DataFrame
         TL and IT forecasts of the listed wells over the test period, all leads.
     basin : DataFrame
@@ -84,6 +97,7 @@ class Inputs:
     wells: pd.DataFrame
     results: pd.DataFrame
     cost: pd.DataFrame
+    comparison: pd.DataFrame
     metrics: dict
     predictions: pd.DataFrame
     basin: pd.DataFrame
@@ -116,7 +130,7 @@ def flatten(tree: dict, prefix: str = "") -> dict:
 
 def input_paths(params: dict, *, processed="data/processed", models="models",
                 results="reports/results.csv", cost="reports/cost.csv",
-                metrics="metrics.json") -> dict[Path, str]:
+                metrics="metrics.json", comparison="reports/comparison.csv") -> dict[Path, str]:
     """Every file :func:`load_inputs` reads, mapped to the stage that writes it."""
     processed, models = Path(processed), Path(models)
     paths = {processed / "wells.csv": "prepare"}
@@ -125,7 +139,7 @@ def input_paths(params: dict, *, processed="data/processed", models="models",
         paths[models / "it" / str(well) / "predictions.csv"] = "it_lstm"
     for name in ("history.csv", "config.json", "predictions.csv"):
         paths[models / "pretrain" / name] = "pretrain"
-    for path in (results, cost, metrics):
+    for path in (results, cost, metrics, comparison):
         paths[Path(path)] = "evaluate"
     return paths
 
@@ -144,15 +158,16 @@ def check_inputs(paths: dict[Path, str]) -> None:
 def _require_columns(frame: pd.DataFrame, columns, path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: columns {missing} are missing (has {list(frame.columns)})")
+        raise ValueError(f"{path}: columns {missing} are missing (has {list(frame.columns)}); "
+                         "rerun the stage that writes it (`dvc repro`)")
 
 
 def load_inputs(params: dict, *, processed="data/processed", models="models",
                 results="reports/results.csv", cost="reports/cost.csv",
-                metrics="metrics.json") -> Inputs:
+                metrics="metrics.json", comparison="reports/comparison.csv") -> Inputs:
     """Read all inputs of the figures stage; missing files are named before anything is read."""
     paths = input_paths(params, processed=processed, models=models, results=results, cost=cost,
-                        metrics=metrics)
+                        metrics=metrics, comparison=comparison)
     check_inputs(paths)
     processed, models = Path(processed), Path(models)
 
@@ -162,7 +177,9 @@ def load_inputs(params: dict, *, processed="data/processed", models="models",
     table = pd.read_csv(results, dtype={"well": str})
     _require_columns(table, ["well", "model", "lead", "split", "nse"], results)
     cost_table = pd.read_csv(cost, dtype={"well": str})
-    _require_columns(cost_table, ["well"], cost)
+    _require_columns(cost_table, ["well", "model", "cpu_s", "pretrain_cpu_s", "total_cpu_s"], cost)
+    pairs = pd.read_csv(comparison)
+    _require_columns(pairs, ["lead", "a", "b", "mean_diff", "wilcoxon_p", "boot_lo", "boot_hi"], comparison)
 
     frames = []
     for well in params["basin"]["wells"]:
@@ -177,6 +194,7 @@ def load_inputs(params: dict, *, processed="data/processed", models="models",
         wells=wells,
         results=table,
         cost=cost_table,
+        comparison=pairs,
         metrics=flatten(json.loads(Path(metrics).read_text())),
         predictions=pd.concat(frames, ignore_index=True),
         basin=basin[basin["split"] == "test"].reset_index(drop=True),
@@ -188,15 +206,33 @@ def load_inputs(params: dict, *, processed="data/processed", models="models",
 # ---------------------------------------------------------------- tables
 
 
-def models_in(results: pd.DataFrame) -> list[str]:
-    """Models of ``results`` in report order (known models first, then others)."""
+def budget_of(model: str) -> int | None:
+    """The trial budget ``k`` of an IT-LSTM model ``it_<k>``; None for any other model."""
+    head, _, k = model.partition("_")
+    return int(k) if head == "it" and k.isdigit() else None
+
+
+def label(model: str) -> str:
+    """Display name of a model (``it_5`` -> ``IT-LSTM (5 trials)``)."""
+    k = budget_of(model)
+    return f"{LABELS['it']} ({k} trials)" if k is not None else LABELS.get(model, model)
+
+
+def models_in(results: pd.DataFrame, budgets: bool = False) -> list[str]:
+    """Models of ``results`` in report order (known models first, then others).
+
+    The IT-LSTMs of smaller trial budgets (``it_<k>``) are left out unless
+    ``budgets``; then they follow ``it``, smallest budget first.
+    """
     present = [m for m in results["model"].unique() if m != "pretrain"]
-    return [m for m in MODELS if m in present] + sorted(m for m in present if m not in MODELS)
+    its = sorted((m for m in present if budget_of(m) is not None), key=budget_of) if budgets else []
+    known = [x for m in MODELS if m in present for x in ([m, *its] if m == "it" else [m])]
+    return known + sorted(m for m in present if m not in MODELS and budget_of(m) is None)
 
 
 def metric_by_well(results: pd.DataFrame, *, split: str = "test", lead: int = 1,
                    metric: str = "nse") -> pd.DataFrame:
-    """One row per well, one column per model: ``metric`` at ``split`` and ``lead``."""
+    """One row per well, one column per model: ``metric`` at ``split`` and ``lead`` (IT budgets ``it_<k>`` left out)."""
     rows = results[(results["split"] == split) & (results["lead"] == lead) & (results["well"] != "basin")]
     wide = rows.pivot_table(index="well", columns="model", values=metric, aggfunc="first")
     wide = wide[[m for m in models_in(results) if m in wide.columns]]
@@ -210,68 +246,87 @@ def summary_table(results: pd.DataFrame, metrics=("nse", "kge", "rmse", "mae")) 
     metrics = [m for m in metrics if m in rows.columns]
     table = rows.groupby(["split", "lead", "model"])[metrics].agg(["median", "mean"])
     table["wells"] = rows.groupby(["split", "lead", "model"])["well"].nunique()
-    order = {m: i for i, m in enumerate(models_in(results))}
+    order = {m: i for i, m in enumerate(models_in(results, budgets=True))}
     return table.sort_index(key=lambda idx: idx.map(order) if idx.name == "model" else idx)
 
 
-def paired_comparison(a: pd.Series, b: pd.Series, *, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Compare two models' scores over the same wells (``a`` minus ``b``).
+def _cost_rows(cost: pd.DataFrame) -> pd.DataFrame:
+    _require_columns(cost, ["well", "model", "cpu_s", "pretrain_cpu_s", "total_cpu_s"], "cost table")
+    return cost.assign(model=cost["model"].astype(str), well=cost["well"].astype(str))
 
-    Returns the number of wells with both scores, the mean and median of each,
-    the median of the per-well differences with a bootstrap 95 % interval, and
-    how many wells ``a`` scores higher on.
+
+def development_cost(cost: pd.DataFrame, models=("tl", "it")) -> pd.DataFrame:
+    """CPU seconds to develop each well's model, pre-training share included: index ``well``, one column per model.
+
+    Reads ``reports/cost.csv`` (``total_cpu_s`` of the per-well rows); models
+    without rows are left out.
     """
-    both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
-    diff = (both["a"] - both["b"]).to_numpy()
-    out = {"n": len(both), "mean_a": both["a"].mean(), "mean_b": both["b"].mean(),
-           "median_a": both["a"].median(), "median_b": both["b"].median(),
-           "median_diff": float(np.median(diff)) if len(diff) else np.nan,
-           "ci_low": np.nan, "ci_high": np.nan, "a_better": int((diff > 0).sum())}
-    if len(diff) > 1:
-        rng = np.random.default_rng(seed)
-        boot = np.median(diff[rng.integers(0, len(diff), (n_boot, len(diff)))], axis=1)
-        out["ci_low"], out["ci_high"] = np.percentile(boot, [2.5, 97.5])
-    return out
-
-
-def development_cost(cost: pd.DataFrame) -> pd.DataFrame:
-    """Seconds to develop each well's TL and IT model: index ``well``, columns ``tl``, ``it``.
-
-    Reads a long table (``well``, ``model`` and a time column) or a wide one
-    (``tl_*``/``it_*`` time columns). Wall-clock time (``wall_s``) is preferred
-    over CPU time (``cpu_s``).
-    """
-    if "model" in cost.columns:
-        cost = cost.assign(model=cost["model"].astype(str).str.lower())
-        time = next((c for c in ("wall_s", "seconds", "cpu_s") if c in cost.columns), None)
-        if time is None:
-            raise ValueError(f"cost table has no time column (wall_s or cpu_s): {list(cost.columns)}")
-        rows = cost[cost["model"].isin(["tl", "it"]) & (cost["well"] != "basin")]
-        wide = rows.pivot_table(index="well", columns="model", values=time, aggfunc="sum")
-    else:
-        wide = pd.DataFrame(index=cost["well"])
-        for model in ("tl", "it"):
-            cols = [f"{model}_wall_s", f"{model}_s", f"{model}_cpu_s"]
-            col = next((c for c in cols if c in cost.columns), None)
-            if col is None:
-                raise ValueError(f"cost table has no {model} time column ({' or '.join(cols)})")
-            wide[model] = cost.set_index("well")[col]
-    missing = [m for m in ("tl", "it") if m not in wide.columns]
-    if missing:
-        raise ValueError(f"cost table has no rows for model(s) {missing}")
-    wide = wide[["tl", "it"]]
+    rows = _cost_rows(cost)
+    rows = rows[(rows["well"] != "basin") & rows["model"].isin(list(models))]
+    wide = rows.pivot_table(index="well", columns="model", values="total_cpu_s", aggfunc="sum")
+    wide = wide[[m for m in models if m in wide.columns]]
     wide.columns.name = None
     return wide
 
 
 def pretrain_seconds(cost: pd.DataFrame, metrics: dict) -> float:
-    """Time spent pre-training (tuning included): a ``pretrain`` row of cost.csv, else metrics.json."""
-    if "model" in cost.columns:
-        rows = cost[cost["model"].astype(str).str.lower() == "pretrain"]
-        time = next((c for c in ("wall_s", "seconds", "cpu_s") if c in cost.columns), None)
-        if len(rows) and time:
-            return float(rows[time].sum())
-    return float(metrics.get("cost.pretrain_s", np.nan))
+    """CPU seconds of pre-training the basin model: the ``pretrain`` row of cost.csv, else metrics.json."""
+    rows = _cost_rows(cost)
+    rows = rows[(rows["well"] == "basin") & (rows["model"] == "pretrain")]
+    if len(rows):
+        return float(rows["cpu_s"].sum())
+    return float(metrics.get("cost.pretrain_cpu_s", np.nan))
+
+
+def cost_summary(cost: pd.DataFrame) -> pd.DataFrame:
+    """Per model: median and mean CPU seconds per well (pre-training share included), the share, the basin total.
+
+    Rows in report order (IT budgets after ``it``); the basin total includes
+    the pre-training once.
+    """
+    rows = _cost_rows(cost)
+    wells = rows[rows["well"] != "basin"].groupby("model")
+    basin = rows[rows["well"] == "basin"].set_index("model")["total_cpu_s"]
+    table = pd.DataFrame({
+        "median per well (CPU s)": wells["total_cpu_s"].median(),
+        "mean per well (CPU s)": wells["total_cpu_s"].mean(),
+        "pre-training share per well (CPU s)": wells["pretrain_cpu_s"].mean(),
+        "whole basin (CPU s)": basin,
+    }).dropna(subset=["mean per well (CPU s)"])
+    return table.reindex(models_in(pd.DataFrame({"model": table.index}), budgets=True))
+
+
+def cost_accuracy(results: pd.DataFrame, cost: pd.DataFrame, *, lead: int = 1) -> pd.DataFrame:
+    """Per model with a cost: mean validation and test NSE over wells at ``lead`` and mean CPU seconds per well.
+
+    ``x TL`` is the CPU per well relative to TL's; ``trials`` the IT-LSTM's
+    trial budget (``it_<k>``; NaN for the full budget and other models).
+    Rows in report order; the basin signal is left out.
+    """
+    rows = results[(results["well"] != "basin") & (results["lead"] == lead)]
+    nse = rows.pivot_table(index="model", columns="split", values="nse", aggfunc="mean")
+    per_well = _cost_rows(cost).query("well != 'basin'").groupby("model")["total_cpu_s"].mean()
+    table = pd.DataFrame({
+        "mean NSE validation": nse.get("validation"), "mean NSE test": nse.get("test"),
+        "CPU s per well": per_well,
+    }).dropna(subset=["CPU s per well", "mean NSE test"])
+    table["x TL"] = table["CPU s per well"] / per_well.get("tl", np.nan)
+    table["trials"] = [budget_of(m) for m in table.index]
+    return table.reindex(models_in(pd.DataFrame({"model": table.index}), budgets=True))
+
+
+def smallest_budget_reaching(table: pd.DataFrame, reference: str = "tl") -> str | None:
+    """The cheapest IT-LSTM (``it_<k>`` or ``it``) whose mean *validation* NSE reaches ``reference``'s.
+
+    ``table`` is :func:`cost_accuracy`. Validation, not test: which budget
+    suffices is a choice, and the test period decides none. None if no IT
+    budget reaches it (or there is no reference).
+    """
+    if reference not in table.index or "it" not in table.index:
+        return None
+    its = table[[m == "it" or budget_of(m) is not None for m in table.index]].sort_values("CPU s per well")
+    reached = its[its["mean NSE validation"] >= table.at[reference, "mean NSE validation"]]
+    return reached.index[0] if len(reached) else None
 
 
 def weakest_wells(nse: pd.DataFrame, wells: pd.DataFrame, n: int = 5) -> pd.DataFrame:
@@ -530,7 +585,11 @@ def scatter_figure(anomalies: pd.DataFrame, nse: pd.DataFrame, *, lead: int = 1)
 
 
 def cost_figure(cost: pd.DataFrame, pretrain_s: float = np.nan) -> Figure:
-    """Development time per well: IT-LSTM against TL-LSTM, log-log, with ratio lines."""
+    """CPU seconds per well, IT-LSTM against TL-LSTM (pre-training share included), log-log, with ratio lines.
+
+    ``cost`` is :func:`development_cost`; ``pretrain_s`` the CPU seconds of
+    pre-training, named in the title.
+    """
     fig = Figure(figsize=(6.5, 6), layout="constrained")
     ax = fig.add_subplot()
     data = cost.dropna()
@@ -544,15 +603,88 @@ def cost_figure(cost: pd.DataFrame, pretrain_s: float = np.nan) -> Figure:
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
-    ax.set_xlabel("TL-LSTM: fine-tuning time per well (s)")
-    ax.set_ylabel("IT-LSTM: tuning + training time per well (s)")
+    ax.set_xlabel("TL-LSTM: fine-tuning + share of pre-training, CPU s per well")
+    ax.set_ylabel("IT-LSTM: tuning + training, CPU s per well")
     ratio = (data["it"] / data["tl"]).median()
-    pre = (f"\nTL also needs pre-training, once for the basin: {pretrain_s / 60:.1f} min"
+    pre = (f"\npre-training ({pretrain_s / 60:.1f} CPU min) shared by the {len(data)} wells"
            if np.isfinite(pretrain_s) else "")
-    ax.set_title(f"Development time per well ({len(data)} wells), median IT/TL = {ratio:.0f}×{pre}",
+    ax.set_title(f"Development cost per well ({len(data)} wells), median IT/TL = {ratio:.1f}×{pre}",
                  fontsize=10, wrap=True)
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def nse_vs_cost_figure(results: pd.DataFrame, cost: pd.DataFrame, *, leads=None, trials: int | None = None,
+                       split: str = "test") -> Figure:
+    """Mean NSE over wells against CPU seconds per well (log), one point per model, one panel per lead.
+
+    IT-LSTMs of every measured trial budget (``it_<k>``) and the full one
+    (``it``, ``trials`` trials) are joined as IT's budget curve. ``leads``
+    default to the first and the largest lead of ``results``.
+    """
+    all_leads = sorted(int(h) for h in results["lead"].unique())
+    leads = leads or sorted({all_leads[0], all_leads[-1]})
+    fig = Figure(figsize=(1.0 + 4.6 * len(leads), 4.8), layout="constrained")
+    axes = fig.subplots(1, len(leads), squeeze=False)[0]
+    for ax, lead in zip(axes, leads):
+        table = cost_accuracy(results, cost, lead=lead)
+        table = table[table.index.isin(COST_MODELS) | table["trials"].notna()]
+        nse = table[f"mean NSE {split}"]
+        its = table[[m == "it" or budget_of(m) is not None for m in table.index]].sort_values("CPU s per well")
+        if len(its) > 1:
+            ax.plot(its["CPU s per well"], its[f"mean NSE {split}"], color=COLORS["it"], lw=1, zorder=2,
+                    label="IT-LSTM by trial budget")
+        for model, row in table.iterrows():
+            base = "it" if budget_of(model) is not None else model
+            k = budget_of(model) or (trials if model == "it" else None)
+            ax.scatter(row["CPU s per well"], nse[model], s=45 if budget_of(model) is None else 25,
+                       marker=MARKERS.get(base, "o"), color=COLORS.get(base, "k"), edgecolor="k", linewidth=0.4,
+                       zorder=3, label=LABELS.get(model, model) if budget_of(model) is None else None)
+            if k is not None:
+                ax.annotate(f"{k} trials", (row["CPU s per well"], nse[model]), xytext=(5, -3),
+                            textcoords="offset points", fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("CPU seconds per well (pre-training amortised over the wells)")
+        ax.set_title(f"lead {lead} month{'s' if lead > 1 else ''}", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel(f"mean NSE over wells, {split} period")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8)
+    fig.suptitle("Accuracy against development cost: a cost ratio means something only at a stated accuracy",
+                 fontsize=10)
+    return fig
+
+
+def it_budget_figure(results: pd.DataFrame, trials: int, *, leads=None) -> Figure:
+    """IT-LSTM's mean validation and test NSE over wells against its trial budget, TL's level for reference.
+
+    Budgets are the ``k`` of the models ``it_<k>`` and ``trials`` for ``it``;
+    one panel per lead (default: all leads of ``results``).
+    """
+    rows = results[results["well"] != "basin"]
+    leads = leads or sorted(int(h) for h in rows["lead"].unique())
+    budget = {m: budget_of(m) for m in rows["model"].unique() if budget_of(m) is not None} | {"it": trials}
+    fig = Figure(figsize=(1.0 + 3.6 * len(leads), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(leads), sharey=True, squeeze=False)[0]
+    for ax, lead in zip(axes, leads):
+        means = rows[rows["lead"] == lead].pivot_table(index="model", columns="split", values="nse", aggfunc="mean")
+        its = means.reindex(list(budget)).assign(trials=list(budget.values())).dropna(how="all").sort_values("trials")
+        for split, style in (("validation", "--"), ("test", "-")):
+            if split not in means.columns:
+                continue
+            ax.plot(its["trials"], its[split], ls=style, marker="s", color=COLORS["it"], label=f"IT-LSTM, {split}")
+            if "tl" in means.index:
+                ax.axhline(means.at["tl", split], ls=style, color=COLORS["tl"], lw=1, label=f"TL-LSTM, {split}")
+        ax.set_xticks(its["trials"].to_numpy())
+        ax.set_xlabel("IT-LSTM trials per well (Optuna)")
+        ax.set_title(f"lead {lead} month{'s' if lead > 1 else ''}", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean NSE over wells")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8)
+    fig.suptitle("IT-LSTM accuracy against its tuning budget (the budget is chosen on validation; "
+                 "test shown for the record)", fontsize=10)
     return fig
 
 
@@ -660,6 +792,7 @@ def _write_csv(table: pd.DataFrame, path: Path) -> Path:
 def draw_figures(inputs: Inputs) -> dict[str, Figure]:
     """All report figures by file stem."""
     lead = inputs.lead
+    trials = int(inputs.params["it_lstm"]["trials"])
     nse = metric_by_well(inputs.results, lead=lead)
     listed = inputs.listed
     nse = nse.reindex([w for w in listed if w in nse.index] + [w for w in nse.index if w not in listed])
@@ -671,6 +804,9 @@ def draw_figures(inputs: Inputs) -> dict[str, Figure]:
         "observed_vs_forecast": scatter_figure(forecast_anomalies(inputs), nse, lead=lead),
         "development_time": cost_figure(development_cost(inputs.cost),
                                         pretrain_seconds(inputs.cost, inputs.metrics)),
+        "nse_vs_cost": nse_vs_cost_figure(inputs.results, inputs.cost, trials=trials),
+        **({"it_budget": it_budget_figure(inputs.results, trials)}
+           if any(budget_of(m) is not None for m in inputs.results["model"].unique()) else {}),
         "tl_gap_vs_basin_correlation": gap_figure(nse, inputs.wells, lead=lead),
         "pretrain": pretrain_figure(inputs.history, inputs.basin, inputs.config, lead=lead),
         **({"library_vs_tl": library_figure(nse, lead=lead)} if "tl_library" in nse.columns else {}),
@@ -694,13 +830,13 @@ def write_figures(inputs: Inputs, *, out="reports/figures", plots="reports/plots
 
 def make_figures(params: dict, *, processed="data/processed", models="models",
                  results="reports/results.csv", cost="reports/cost.csv", metrics="metrics.json",
-                 out="reports/figures", plots="reports/plots") -> list[Path]:
+                 comparison="reports/comparison.csv", out="reports/figures", plots="reports/plots") -> list[Path]:
     """Read the pipeline's outputs and write all figures and plot tables (see :func:`write_figures`).
 
     Missing inputs raise FileNotFoundError naming them before anything is drawn.
     """
     inputs = load_inputs(params, processed=processed, models=models, results=results, cost=cost,
-                         metrics=metrics)
+                         metrics=metrics, comparison=comparison)
     return write_figures(inputs, out=out, plots=plots)
 
 
