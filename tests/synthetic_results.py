@@ -60,20 +60,28 @@ def _predictions(series: pd.Series, model: str, well: str, leads: list[int], spl
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 
 
-def _own_cost(wells: list[str], baselines, budgets, trials: int, rng: np.random.Generator) -> pd.DataFrame:
+def _own_cost(wells: list[str], baselines, budgets, trials: int, library: bool,
+              rng: np.random.Generator) -> pd.DataFrame:
     """Own cost rows as :func:`gwtl.evaluate.load_costs` returns them (CPU about 1.8 x wall)."""
     rows = [{"well": "basin", "model": "pretrain", "wall_s": 1500.0, "cpu_s": 2700.0}]
+    if library:
+        rows.append({"well": "basin", "model": "pretrain_library", "wall_s": 1000.0, "cpu_s": 1800.0})
     for well in wells:
         it_s = rng.uniform(900, 3000)
         spent = {"tl": rng.uniform(20, 60), "it": it_s, **{f"it_{k}": it_s * k / trials for k in budgets},
+                 **({"tl_library": rng.uniform(20, 60)} if library else {}),
                  **{m: rng.uniform(0.1, 5) for m in baselines}}
         rows += [{"well": well, "model": m, "wall_s": t, "cpu_s": 1.8 * t} for m, t in spent.items()]
     return pd.DataFrame(rows)
 
 
 def write_synthetic(root: str | Path, n_wells: int = 3, baselines: tuple[str, ...] = ("arx",),
-                    seed: int = 0, budgets: tuple[int, ...] = (5, 10)) -> dict[str, Path]:
-    """Write a synthetic project tree under ``root``; return the paths by name."""
+                    seed: int = 0, budgets: tuple[int, ...] = (5, 10), library: bool = False) -> dict[str, Path]:
+    """Write a synthetic project tree under ``root``; return the paths by name.
+
+    ``library`` adds the TL-LSTM fine-tuned from a library (``models/tl_library``,
+    less noise than TL on the wells that follow the basin least).
+    """
     root = Path(root)
     rng = np.random.default_rng(seed)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -116,6 +124,10 @@ def write_synthetic(root: str | Path, n_wells: int = 3, baselines: tuple[str, ..
                         for m, k in [*((f"it_{k}", k) for k in budgets), ("it", trials)]], ignore_index=True)
         write_predictions(it, root / "models" / "it" / well / "predictions.csv")
         tables += [tl, it]
+        if library:
+            lib = _predictions(levels[well], "tl_library", well, leads, split, NOISE["tl"] * (1 + (1 - c)), rng)
+            write_predictions(lib, root / "models" / "tl_library" / well / "predictions.csv")
+            tables.append(lib)
     base = pd.concat([_predictions(levels[str(h)], m, str(h), leads, split, NOISE[m], rng)
                       for m in baselines for h in wells], ignore_index=True)
     write_predictions(base, root / "models" / "baselines" / "predictions.csv")
@@ -140,7 +152,7 @@ def write_synthetic(root: str | Path, n_wells: int = 3, baselines: tuple[str, ..
     results.to_csv(root / "reports" / "results.csv", index=False)
     comparison = comparison_table(rows[rows["well"] != "basin"], draws=200)
     comparison.to_csv(root / "reports" / "comparison.csv", index=False)
-    cost, cost_metrics = evaluate.cost_table(_own_cost([str(h) for h in wells], baselines, budgets, trials, rng),
+    cost, cost_metrics = evaluate.cost_table(_own_cost([str(h) for h in wells], baselines, budgets, trials, library, rng),
                                              n_wells)
     cost.to_csv(root / "reports" / "cost.csv", index=False)
     metrics = {**evaluate.summarize(results, splits, comparison), "cost": cost_metrics}
@@ -157,5 +169,5 @@ if __name__ == "__main__":
     parser.add_argument("root", type=Path)
     parser.add_argument("--wells", type=int, default=8)
     args = parser.parse_args()
-    for name, path in write_synthetic(args.root, args.wells, BASELINES).items():
+    for name, path in write_synthetic(args.root, args.wells, BASELINES, library=True).items():
         print(f"{name}: {path}")

@@ -17,7 +17,8 @@ from gwtl.params import validate  # noqa: E402
 from synthetic_results import write_synthetic  # noqa: E402
 
 PNGS = ["well_map", "nse_by_well", "nse_boxplots", "test_hydrographs", "observed_vs_forecast",
-        "development_time", "nse_vs_cost", "it_budget", "tl_gap_vs_basin_correlation", "pretrain"]
+        "development_time", "nse_vs_cost", "it_budget", "tl_gap_vs_basin_correlation", "pretrain",
+        "library_vs_tl"]
 
 
 def _kwargs(paths: dict) -> dict:
@@ -31,7 +32,7 @@ def _params(paths: dict) -> dict:
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
-    paths = write_synthetic(root, n_wells=3, baselines=("arx",))
+    paths = write_synthetic(root, n_wells=3, baselines=("arx",), library=True)
     written = figures.make_figures(_params(paths), **_kwargs(paths), out=root / "figures", plots=root / "plots")
     return root, paths, written
 
@@ -49,7 +50,7 @@ def test_make_figures_writes_every_png(synthetic):
 def test_nse_by_well_csv_holds_test_lead1_nse(synthetic):
     root, paths, _ = synthetic
     table = pd.read_csv(root / "plots" / "nse_by_well.csv", dtype={"well": str})
-    assert list(table.columns) == ["well", "tl", "it", "arx"]
+    assert list(table.columns) == ["well", "tl", "it", "arx", "tl_library"]
     assert len(table) == 3
     assert table["tl"].is_monotonic_decreasing
     results = pd.read_csv(paths["results"], dtype={"well": str})
@@ -193,4 +194,6 @@ def test_cost_of_synthetic_tree_skips_basin_totals(synthetic):
     assert sorted(cost.index) == ["900001", "900002", "900003"]
     assert figures.pretrain_seconds(table, {}) == 2700.0
     inputs = figures.load_inputs(_params(paths), **_kwargs(paths))
-    assert set(inputs.comparison["a"] + "_vs_" + inputs.comparison["b"]) == {"tl_vs_it", "tl_vs_arx"}
+    assert set(inputs.comparison["a"] + "_vs_" + inputs.comparison["b"]) == {
+        "tl_vs_it", "tl_vs_arx", "tl_library_vs_it", "tl_library_vs_tl"}
+    assert inputs.metrics["cost.library_pretrain_cpu_s"] == 1800.0
