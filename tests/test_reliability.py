@@ -271,12 +271,12 @@ def test_forced_rerun_with_the_same_seed_gives_identical_models(project):
     dvc(project, env, "repro", "finetune")  # whatever ran before, start from a complete state
 
     def results() -> dict:
-        """Every file but the timings (cost.json, the seconds column of trials.csv)."""
+        """Every file but the timings (cost.json, the seconds and cpu_s columns of trials.csv)."""
         found = {}
         for name, folder in folders.items():
             for path in sorted(folder.iterdir()):
                 if path.name == "trials.csv":
-                    found[f"{name}/{path.name}"] = pd.read_csv(path).drop(columns="seconds")
+                    found[f"{name}/{path.name}"] = pd.read_csv(path).drop(columns=["seconds", "cpu_s"])
                 elif path.name != "cost.json":
                     found[f"{name}/{path.name}"] = path.read_bytes()
         return found
