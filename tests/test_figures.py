@@ -197,3 +197,9 @@ def test_cost_of_synthetic_tree_skips_basin_totals(synthetic):
     assert set(inputs.comparison["a"] + "_vs_" + inputs.comparison["b"]) == {
         "tl_vs_it", "tl_vs_arx", "tl_library_vs_it", "tl_library_vs_tl"}
     assert inputs.metrics["cost.library_pretrain_cpu_s"] == 1800.0
+
+
+def test_styled_tables_show_scores_counts_and_p_values_readably():
+    table = pd.DataFrame({"wells": [63], "mean TL−IT": [6.514e-4], "Wilcoxon p": [1.663e-4]})
+    html = figures.styled(table).to_html()
+    assert "0.001" in html and ">63<" in html and "0.00017" in html and "e-0" not in html

@@ -840,6 +840,15 @@ def make_figures(params: dict, *, processed="data/processed", models="models",
     return write_figures(inputs, out=out, plots=plots)
 
 
+def styled(table: pd.DataFrame):
+    """``table`` for display: scores to 3 decimals, counts as whole numbers, p-values to 2 significant digits."""
+    counts = [c for c in table.columns if pd.api.types.is_integer_dtype(table[c])]
+    pvalues = [c for c in table.columns if str(c).endswith(" p")]
+    scores = [c for c in table.columns if c not in counts and c not in pvalues]
+    return (table.style.format("{:.3f}", subset=scores, na_rep="–").format("{:d}", subset=counts)
+            .format("{:.2g}", subset=pvalues, na_rep="–"))
+
+
 def format_duration(seconds: float) -> str:
     """Seconds as a short human duration (``42 s``, ``3.5 min``, ``2.1 h``, ``1.5 days``)."""
     if not np.isfinite(seconds):
