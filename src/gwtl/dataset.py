@@ -88,7 +88,8 @@ class Samples:
         Lead ``h`` has complete inputs up to its target month ``t+h``; a
         forecast exists only where this holds.
     leads, features, window, target, scaler
-        How the samples were made.
+        How the samples were made; a pool of several series
+        (:func:`pool_samples`) has no scaler.
     """
 
     x: np.ndarray
@@ -100,7 +101,7 @@ class Samples:
     features: list[str]
     window: int
     target: str
-    scaler: Scaler
+    scaler: Scaler | None
 
     def __len__(self) -> int:
         return len(self.issue)
@@ -233,4 +234,40 @@ def make_samples(
         window=window,
         target=target,
         scaler=scaler,
+    )
+
+
+def pool_samples(parts: list[Samples]) -> Samples:
+    """The samples of several series as one set, rows in the order given (joint pre-training).
+
+    Every part keeps the scaling of its own series (training mean and
+    standard deviation of that well), so the pool has no single scaler
+    (``scaler`` is None) and is for training: :func:`gwtl.train.split_rows`
+    takes each part's training and validation rows exactly as it would from
+    the part alone.
+
+    Raises
+    ------
+    ValueError
+        When there is no part, or the parts differ in window, leads, features
+        or target.
+    """
+    if not parts:
+        raise ValueError("no series to pool")
+    first = parts[0]
+    for part in parts[1:]:
+        if (part.window, part.leads, part.features, part.target) != (first.window, first.leads, first.features,
+                                                                      first.target):
+            raise ValueError("cannot pool samples made with different windows, leads, features or targets")
+    return Samples(
+        x=np.concatenate([p.x for p in parts]),
+        y=np.concatenate([p.y for p in parts]),
+        issue=pd.DatetimeIndex(np.concatenate([p.issue.values for p in parts])),
+        base=np.concatenate([p.base for p in parts]),
+        valid=np.concatenate([p.valid for p in parts]),
+        leads=list(first.leads),
+        features=list(first.features),
+        window=first.window,
+        target=first.target,
+        scaler=None,
     )

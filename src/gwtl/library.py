@@ -11,10 +11,13 @@ closely:
     one model per group of wells. The listed wells are grouped into
     ``library.clusters`` clusters by :func:`cluster_wells`; a cluster's signal
     is the mean of its wells' standardized anomalies (training mean and
-    standard deviation, as :mod:`gwtl.prepare` builds the basin signal), and
-    its model is tuned and trained on that signal by
-    :func:`gwtl.transfer.run_pretrain`, the code of the ``pretrain`` stage,
-    with ``library.trials`` trials over ``pretrain.search``.
+    standard deviation, as :mod:`gwtl.prepare` builds the basin signal). Its
+    model is tuned and trained by :func:`gwtl.transfer.run_pretrain`, the
+    code of the ``pretrain`` stage, with ``library.trials`` trials over
+    ``pretrain.search``, from the source of ``pretrain.source``: the cluster's
+    signal (``basin``) or the cluster's wells pooled (``wells``). The basin
+    member is whatever ``models/pretrain`` holds, so the library holds models
+    of either source.
 ``external_<name>``
     the pre-trained model of another basin: a folder of ``library.external``
     holding another project's ``models/pretrain`` (cross-basin transfer). Its
@@ -289,10 +292,10 @@ def library_params(params: dict) -> dict:
     return out
 
 
-def _pretrain_cluster(task: tuple[dict, Processed, Path]) -> dict:
-    """Pre-train one cluster's model (in a worker process); its cost."""
-    params, data, out = task
-    return run_pretrain(params, data, out, log=None).cost
+def _pretrain_cluster(task: tuple[dict, Processed, list[str], Path]) -> dict:
+    """Pre-train one cluster's model (in a worker process) from its signal or its pooled wells; its cost."""
+    params, data, wells, out = task
+    return run_pretrain(params, data, out, log=None, wells=wells).cost
 
 
 def build_library(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
@@ -328,7 +331,7 @@ def build_library(params: dict | str | Path, processed: str | Path | Processed =
     signals = {"basin": basin_signal(z)["basin"]}
     groups = {f"cluster_{n}": list(clusters.index[clusters == n]) for n in sorted(clusters.unique())}
     with atomic_folder(out) as tmp:
-        tasks = [(library_params(params), cluster_processed(data, z, members), tmp / name)
+        tasks = [(library_params(params), cluster_processed(data, z, members), members, tmp / name)
                  for name, members in groups.items()]
         for (name, members), cost in zip(groups.items(), map_in_processes(_pretrain_cluster, tasks)):
             if log is not None:

@@ -15,8 +15,8 @@ KNOWN = {
     "split": {"train", "validation", "test"},
     "forecast": {"leads", "mode", "forcings", "target"},
     "train": {"max_epochs", "patience", "threads"},
-    "pretrain": {"trials", "seed", "search"},
-    "finetune": {"trainable", "lr", "pretrained"},
+    "pretrain": {"source", "trials", "seed", "search"},
+    "finetune": {"trainable", "lr", "lstm_lr", "gradual", "pretrained"},
     "ensemble": {"members"},
     "it_lstm": {"trials", "budgets"},
     "baselines": {"trials", "arx_lags"},
@@ -25,6 +25,7 @@ KNOWN = {
 }
 SEARCH_KEYS = {"window", "hidden", "layers", "dropout", "lr", "batch"}
 FORMATS = ("ehyd", "csv")
+SOURCES = ("basin", "wells")  # pretrain.source; gwtl.transfer.pretrain_samples
 FEATURE_NAMES = {"level", "observed", "month_sin", "month_cos"}  # inputs made by gwtl.dataset
 
 
@@ -158,6 +159,15 @@ def validate(params: dict) -> dict:
     for part in trainable:
         if part not in parts:
             _fail("finetune.trainable", f"{part!r} is not a model part; parts are {sorted(parts)}")
+    if params["pretrain"]["source"] not in SOURCES:
+        _fail("pretrain.source", f"{params['pretrain']['source']!r}: use basin (the basin-average signal) or "
+              "wells (every well pooled)")
+    ft = params["finetune"]
+    if not isinstance(ft["gradual"], bool):
+        _fail("finetune.gradual", f"must be true or false, got {ft['gradual']!r}")
+    if ft["gradual"] and "lstm" not in trainable:
+        _fail("finetune.gradual", "gradual unfreezing trains the LSTM after the head: set finetune.trainable "
+              "to [lstm, head], or finetune.gradual to false")
     for section, key in (("pretrain", "trials"), ("it_lstm", "trials"), ("baselines", "trials"),
                          ("library", "clusters"), ("library", "trials"),
                          ("ensemble", "members"), ("train", "max_epochs"),
@@ -171,8 +181,9 @@ def validate(params: dict) -> dict:
         _fail("it_lstm.budgets", f"must be an increasing list of trial budgets below it_lstm.trials ({trials}), "
               f"e.g. [5, 10], or []; got {budgets!r}")
     _check_library(params)
-    if params["finetune"]["lr"] <= 0:
-        _fail("finetune.lr", "must be positive")
+    for key in ("lr", "lstm_lr"):
+        if not isinstance(ft[key], (int, float)) or isinstance(ft[key], bool) or ft[key] <= 0:
+            _fail(f"finetune.{key}", f"must be a positive learning rate, got {ft[key]!r}")
     for split in params["evaluate"]["splits"]:
         if split not in ("train", "validation", "test"):
             _fail("evaluate.splits", f"{split!r}: use train, validation or test")

@@ -108,6 +108,8 @@ def fit(
     patience: int,
     seed: int,
     on_epoch: Callable[[int, float], None] | None = None,
+    lstm_lr: float | None = None,
+    to_beat: float = float("inf"),
 ) -> History:
     """Train ``model`` in place with Adam and early stopping; keep the best weights.
 
@@ -125,6 +127,13 @@ def fit(
     on_epoch : callable, optional
         Called after every epoch with the epoch and the best validation loss so
         far (Optuna pruning raises from here to stop a poor trial).
+    lstm_lr : float, optional
+        Learning rate of the LSTM of an :class:`LSTMForecaster` when it
+        trains (``lr`` then applies to the head); default ``lr``.
+    to_beat : float
+        The validation loss of the given weights when it is known (gradual
+        unfreezing): an epoch is kept only when it does better, and when none
+        does the given weights stay (``best_epoch`` 0).
 
     Notes
     -----
@@ -142,12 +151,12 @@ def fit(
         with torch.no_grad():
             x_train, x_val = model.encode(x_train), model.encode(x_val)
         step = model.decode
-    weights = [p for p in model.parameters() if p.requires_grad]
-    if not weights:
+    groups = _param_groups(model, lr, lstm_lr)
+    if not groups:
         raise ValueError("the model has no trainable weight; see set_trainable")
-    optimizer = torch.optim.Adam(weights, lr=lr, fused=True)  # fused: fewer small ops per step
+    optimizer = torch.optim.Adam(groups, lr=lr, fused=True)  # fused: fewer small ops per step
     history = History()
-    best_loss, best_state, n = float("inf"), copy.deepcopy(model.state_dict()), len(x_train)
+    best_loss, best_state, n = float(to_beat), copy.deepcopy(model.state_dict()), len(x_train)
     for epoch in range(1, max_epochs + 1):
         model.train()
         perm = torch.randperm(n, generator=order)
@@ -176,6 +185,14 @@ def fit(
     return history
 
 
+def _param_groups(model: torch.nn.Module, lr: float, lstm_lr: float | None) -> list[dict]:
+    """Adam parameter groups: the trainable LSTM weights at ``lstm_lr`` (when given), the rest at ``lr``."""
+    lstm = getattr(model, "lstm", None) if lstm_lr is not None else None
+    slow = [p for p in lstm.parameters() if p.requires_grad] if lstm is not None else []
+    rest = [p for p in model.parameters() if p.requires_grad and all(p is not q for q in slow)]
+    return [g for g in ({"params": rest, "lr": lr}, {"params": slow, "lr": lstm_lr}) if g["params"]]
+
+
 def predict(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     """Forecasts (n, n_leads) in scaled units, eval mode and no gradients."""
     model.eval()
@@ -194,29 +211,51 @@ def fit_members(
     batch: int,
     max_epochs: int,
     patience: int,
+    lstm_lr: float | None = None,
+    gradual: bool = False,
 ) -> tuple[list[LSTMForecaster], list[History]]:
     """Fine-tune one member per seed, member ``i`` a copy of ``models[i]``, training only ``parts``.
 
     Each member is trained like :func:`fit` (Adam, masked MSE, batches of
-    ``batch`` rows, early stopping on ``val``, best weights kept). When only
-    the head trains, each frozen LSTM's states are computed once and all
-    members train together as one stacked head: Adam updates every weight on
-    its own gradient, so a member's updates depend only on its own base, loss,
-    batch order (seeded by its seed) and dropout masks. This gives the
+    ``batch`` rows, early stopping on ``val``, best weights kept), the head at
+    ``lr`` and the LSTM, when it trains, at ``lstm_lr`` (default ``lr``).
+
+    When only the head trains, each frozen LSTM's states are computed once and
+    all members train together as one stacked head: Adam updates every weight
+    on its own gradient, so a member's updates depend only on its own base,
+    loss, batch order (seeded by its seed) and dropout masks. This gives the
     members of :func:`fit` in distribution (not bit for bit: the dropout masks
     come from one seeded stream) several times faster.
+
+    ``gradual`` (gradual unfreezing, needs ``"lstm"`` in ``parts``): the heads
+    train first as above until early stopping; then every part of ``parts``
+    trains from there, with its own early stopping that keeps the head-only
+    weights unless an epoch beats their validation loss. A member's history
+    holds both phases, one after the other.
     """
     if len(models) != len(seeds):
         raise ValueError(f"{len(models)} base models for {len(seeds)} seeds; give one base per member")
-    if list(parts) != ["head"]:
-        members, histories = [], []
-        for model, seed in zip(models, seeds):
-            member = set_trainable(copy.deepcopy(model), parts)
-            histories.append(fit(member, train, val, lr=lr, batch=batch, max_epochs=max_epochs,
-                                 patience=patience, seed=seed))
-            members.append(member)
-        return members, histories
-    return _fit_heads(models, train, val, seeds=seeds, lr=lr, batch=batch, max_epochs=max_epochs, patience=patience)
+    if gradual and "lstm" not in parts:
+        raise ValueError(f"gradual unfreezing trains the LSTM after the head, but only {list(parts)} may train; "
+                         "set finetune.trainable to [lstm, head] or finetune.gradual to false")
+    settings = {"batch": batch, "max_epochs": max_epochs, "patience": patience}
+    if list(parts) == ["head"] or gradual:
+        members, histories = _fit_heads(models, train, val, seeds=seeds, lr=lr, **settings)
+        if not gradual:
+            return members, histories
+        models = members
+    else:
+        histories = [History() for _ in models]
+    out = []
+    for j, (model, seed) in enumerate(zip(models, seeds)):
+        member = set_trainable(copy.deepcopy(model), parts)
+        first = histories[j]
+        to_beat = first.best_val if first.epochs else float("inf")
+        second = fit(member, train, val, lr=lr, lstm_lr=lstm_lr, seed=seed, to_beat=to_beat, **settings)
+        histories[j] = History(first.train_loss + second.train_loss, first.val_loss + second.val_loss,
+                               first.epochs + second.best_epoch if second.best_epoch else first.best_epoch)
+        out.append(member)
+    return out, histories
 
 
 def _fit_heads(models, train, val, *, seeds, lr, batch, max_epochs, patience):

@@ -87,10 +87,10 @@ import pandas as pd
 import torch
 
 from .atomic import atomic_folder
-from .dataset import Samples, make_samples
+from .dataset import Samples, make_samples, pool_samples
 from .model import PARTS, LSTMForecaster, build_model, count_trainable
 from .parallel import map_in_processes
-from .params import load_params, validate
+from .params import SOURCES, load_params, validate
 from .predictions import prediction_table, write_predictions
 from .processed import Processed, load_processed
 from .train import fit_members, predict, set_threads, split_rows
@@ -158,6 +158,22 @@ def well_samples(params: dict, data: Processed, well: str, window: int) -> Sampl
     return make_samples(data.series(well), data.forcings[fc["forcings"]], window=window, leads=fc["leads"],
                         mode=fc["mode"], target=fc["target"], train=params["split"]["train"],
                         filled=data.filled(well))
+
+
+def pretrain_samples(params: dict, data: Processed, window: int, wells: list[str]) -> Samples:
+    """What a pre-trained model learns from (``pretrain.source``).
+
+    ``basin``: the basin signal of ``data`` (the paper; for a cluster model of
+    :mod:`gwtl.library`, the cluster's signal). ``wells``: the samples of
+    every well of ``wells`` pooled (:func:`gwtl.dataset.pool_samples`), each
+    well scaled with its own training-period statistics as for fine-tuning.
+    """
+    source = params["pretrain"]["source"]
+    if source == "basin":
+        return well_samples(params, data, "basin", window)
+    if source == "wells":
+        return pool_samples([well_samples(params, data, well, window) for well in wells])
+    raise ValueError(f"pretrain.source {source!r} is unknown; use one of {SOURCES}")
 
 
 def _describe(samples: Samples, model: LSTMForecaster, hyper: dict, params: dict) -> dict:
@@ -248,25 +264,33 @@ def align_features(info: dict, samples: Samples, params: dict, source: str | Pat
 
 
 def run_pretrain(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
-                 out: str | Path = "models/pretrain", log=print) -> StageResult:
-    """Tune and train the basin model; write ``out`` (see the module docstring)."""
+                 out: str | Path = "models/pretrain", log=print, wells: list[str] | None = None) -> StageResult:
+    """Tune and train the pre-trained model of ``pretrain.source``; write ``out`` (see the module docstring).
+
+    ``wells`` are the wells pooled by the ``wells`` source (default
+    ``basin.wells``). Whatever the source, ``predictions.csv`` holds the
+    bases' forecasts of the basin signal of ``processed``.
+    """
     params = _params(params)
     data = _processed(processed)
+    wells = listed_wells(params, data) if wells is None else [_check_well(data, w) for w in wells]
     clock = _Clock()
     set_threads(params["train"]["threads"])
-    result = tune(lambda window: well_samples(params, data, "basin", window), params["pretrain"]["search"],
+    result = tune(lambda window: pretrain_samples(params, data, window, wells), params["pretrain"]["search"],
                   params["split"], trials=params["pretrain"]["trials"], seed=params["pretrain"]["seed"],
                   max_epochs=params["train"]["max_epochs"], patience=params["train"]["patience"], log=log)
-    samples = well_samples(params, data, "basin", result.best["window"])
+    samples = pretrain_samples(params, data, result.best["window"], wells)
     seeds = [params["pretrain"]["seed"] + i for i in range(params["ensemble"]["members"])]
     bases, histories = train_members(Best(result.best, result.model, result.history),
                                      split_rows(samples, params["split"]), samples, seeds, params["train"])
-    table = prediction_table(samples, _ensemble(samples, bases), model="pretrain", well="basin",
+    signal = well_samples(params, data, "basin", result.best["window"])
+    table = prediction_table(signal, _ensemble(signal, bases), model="pretrain", well="basin",
                              split=params["split"])
     cost = {**clock.read(), "trials": len(result.table), "epochs": sum(h.epochs for h in histories),
             "trainable_params": count_trainable(bases[0]), "threads": params["train"]["threads"],
-            "bases": len(bases)}
-    info = _describe(samples, bases[0], result.best, params)
+            "bases": len(bases), "source": params["pretrain"]["source"], "samples": len(samples)}
+    info = {**_describe(samples, bases[0], result.best, params), "source": params["pretrain"]["source"],
+            "wells": wells if params["pretrain"]["source"] == "wells" else []}
     history = result.history.to_frame()
     with atomic_folder(Path(out)) as tmp:
         torch.save({**info, "state_dict": bases[0].state_dict(), "state_dicts": [b.state_dict() for b in bases],
@@ -326,6 +350,53 @@ def load_members(folder: str | Path) -> tuple[list[LSTMForecaster], dict]:
     return members, {k: v for k, v in saved.items() if k not in ("state_dicts", "base_state_dict")}
 
 
+def strategy(params: dict, info: dict) -> dict:
+    """How a TL-LSTM was made: the pre-training ``source`` of the model ``info`` and the ``finetune`` settings."""
+    ft = params["finetune"]
+    return {"source": info.get("source", "basin"), "trainable": list(ft["trainable"]), "lr": ft["lr"],
+            "lstm_lr": ft["lstm_lr"] if "lstm" in ft["trainable"] else None, "gradual": ft["gradual"]}
+
+
+@dataclass
+class FineTuned:
+    """The members fine-tuned on one well, their forecasts and cost (:func:`finetune_well`)."""
+
+    members: list[LSTMForecaster]
+    histories: list
+    seeds: list[int]
+    table: pd.DataFrame
+    cost: dict
+    info: dict
+
+
+def finetune_well(params: dict, data: Processed, well: str, pretrain: str | Path, model: str = "tl") -> FineTuned:
+    """Fine-tune the bases of the pre-trained model in ``pretrain`` on ``well`` with ``params["finetune"]``.
+
+    Member ``i`` starts from base ``i``; a model with fewer bases (an older or
+    external one) is reused in turn. ``cost`` is measured from loading the
+    data to the end of prediction (the bases are read before).
+    """
+    bases, info = load_bases(pretrain)
+    clock = _Clock()
+    set_threads(params["train"]["threads"])
+    ft, tr = params["finetune"], params["train"]
+    samples = align_features(info, well_samples(params, data, well, info["window"]), params, pretrain)
+    pairs = split_rows(samples, params["split"])
+    seeds = list(range(params["ensemble"]["members"]))
+    starts = [bases[i % len(bases)] for i in seeds]
+    members, histories = fit_members(starts, ft["trainable"], *pairs, seeds=seeds, lr=ft["lr"],
+                                     lstm_lr=ft["lstm_lr"] if "lstm" in ft["trainable"] else None,
+                                     gradual=ft["gradual"], batch=info["hyperparameters"]["batch"],
+                                     max_epochs=tr["max_epochs"], patience=tr["patience"])
+    table = prediction_table(samples, _ensemble(samples, members), model=model, well=well, split=params["split"])
+    cost = {**clock.read(), "epochs": [h.epochs for h in histories],
+            "trainable_params": count_trainable(members[0]), "seeds": seeds, "bases": len(bases),
+            "threads": tr["threads"], **strategy(params, info)}
+    info = {**info, "features": samples.features, "pretrained_features": info["features"],
+            "pretrained": str(pretrain), "finetune_lr": ft["lr"]}
+    return FineTuned(members, histories, seeds, table, cost, info)
+
+
 def run_finetune(params: dict | str | Path, well, processed: str | Path | Processed = "data/processed",
                  pretrain: str | Path | None = None, out: str | Path | None = None,
                  model: str = "tl") -> StageResult:
@@ -334,33 +405,18 @@ def run_finetune(params: dict | str | Path, well, processed: str | Path | Proces
     ``pretrain`` is the folder of the pre-trained model (default
     ``finetune.pretrained`` of params.yaml); a model of another basin works
     when its inputs match by role (:func:`align_features`). ``model`` names the
-    forecasts in ``predictions.csv``.
+    forecasts in ``predictions.csv``. What trains, and how, is
+    ``finetune.trainable``, ``lr``, ``lstm_lr`` and ``gradual`` (:func:`finetune_well`).
     """
     params = _params(params)
     data = _processed(processed)
     well = _check_well(data, well)
     out = Path(out) if out is not None else Path("models/finetune") / well
     pretrain = params["finetune"]["pretrained"] if pretrain is None else pretrain
-    bases, info = load_bases(pretrain)
-    clock = _Clock()
-    set_threads(params["train"]["threads"])
-    ft, tr = params["finetune"], params["train"]
-    samples = align_features(info, well_samples(params, data, well, info["window"]), params, pretrain)
-    pairs = split_rows(samples, params["split"])
-    seeds = list(range(params["ensemble"]["members"]))
-    # Member i starts from base i; a model with fewer bases (an older or external one) is reused in turn.
-    starts = [bases[i % len(bases)] for i in seeds]
-    members, histories = fit_members(starts, ft["trainable"], *pairs, seeds=seeds, lr=ft["lr"],
-                                     batch=info["hyperparameters"]["batch"], max_epochs=tr["max_epochs"],
-                                     patience=tr["patience"])
-    table = prediction_table(samples, _ensemble(samples, members), model=model, well=well, split=params["split"])
-    cost = {**clock.read(), "epochs": [h.epochs for h in histories],
-            "trainable_params": count_trainable(members[0]), "seeds": seeds, "bases": len(bases),
-            "threads": tr["threads"]}
-    info = {**info, "features": samples.features, "pretrained_features": info["features"],
-            "pretrained": str(pretrain), "finetune_lr": ft["lr"]}
-    history = _write_members(out, info, members, seeds, histories, table, cost, list(ft["trainable"]))
-    return StageResult(out, table, history, cost, info)
+    done = finetune_well(params, data, well, pretrain, model)
+    history = _write_members(out, done.info, done.members, done.seeds, done.histories, done.table, done.cost,
+                             list(params["finetune"]["trainable"]))
+    return StageResult(out, done.table, history, done.cost, done.info)
 
 
 def run_it(params: dict | str | Path, well, processed: str | Path | Processed = "data/processed",
