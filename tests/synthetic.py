@@ -61,7 +61,7 @@ def tiny_params(wells: list[int] = WELLS) -> dict:
     params["pretrain"].update(trials=2, seed=0)
     params["pretrain"]["search"] = {"window": [6], "hidden": [8], "layers": [1, 2], "dropout": [0.0, 0.3],
                                     "lr": [0.005, 0.02], "batch": [64]}
-    params["finetune"].update(trainable=["head"], lr=0.02)
+    params["finetune"].update(trainable=["head"], lr=0.02, gradual=False)
     params["ensemble"]["members"] = 2
     params["it_lstm"].update(trials=3, budgets=[2])
     return params

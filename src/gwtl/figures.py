@@ -656,6 +656,41 @@ def nse_vs_cost_figure(results: pd.DataFrame, cost: pd.DataFrame, *, leads=None,
     return fig
 
 
+def strategies_figure(table: pd.DataFrame, *, split: str = "validation") -> Figure:
+    """Mean NSE over wells against CPU seconds per well, one point per TL strategy and IT, one panel per lead.
+
+    ``table`` is ``reports/strategies.csv`` (:func:`gwtl.strategies.strategy_table`);
+    colour marks the pre-training source, the marker the fine-tuning strategy,
+    a black ring the default.
+    """
+    leads = sorted(int(c.rsplit("lead", 1)[1]) for c in table.columns if c.startswith(f"nse_mean_{split}_lead"))
+    fig = Figure(figsize=(1.0 + 4.0 * len(leads), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(leads), squeeze=False)[0]
+    colours = {"basin": "tab:blue", "wells": "tab:green", "clusters": "tab:purple"}
+    markers = {"head": "o", "all": "s", "gradual": "^"}
+    for ax, lead in zip(axes, leads):
+        for row in table.itertuples():
+            y = getattr(row, f"nse_mean_{split}_lead{lead}")
+            if row.strategy == "it":
+                ax.axhline(y, color=COLORS["it"], lw=1, ls="--", label="IT-LSTM")
+                ax.scatter(row.cpu_s_per_well, y, marker=MARKERS.get("it", "D"), color=COLORS["it"], s=45,
+                           edgecolor="k", linewidth=0.4, zorder=3)
+                continue
+            ax.scatter(row.cpu_s_per_well, y, marker=markers.get(row.finetune, "o"),
+                       color=colours.get(row.source, "grey"), s=90 if row.default else 45, zorder=3,
+                       edgecolor="k", linewidth=1.6 if row.default else 0.4,
+                       label=f"{row.strategy}{' (default)' if row.default else ''}")
+        ax.set_xscale("log")
+        ax.set_xlabel("CPU seconds per well (pre-training shared over the wells)")
+        ax.set_title(f"lead {lead} month{'s' if lead > 1 else ''}", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel(f"mean NSE over wells, {split} period")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=5, fontsize=8)
+    fig.suptitle(f"TL strategies: pre-training source x fine-tuning, {split} period", fontsize=10)
+    return fig
+
+
 def it_budget_figure(results: pd.DataFrame, trials: int, *, leads=None) -> Figure:
     """IT-LSTM's mean validation and test NSE over wells against its trial budget, TL's level for reference.
 

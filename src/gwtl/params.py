@@ -21,6 +21,7 @@ KNOWN = {
     "it_lstm": {"trials", "budgets"},
     "baselines": {"trials", "arx_lags"},
     "library": {"clusters", "trials", "external"},
+    "strategies": {"sources", "finetune"},
     "evaluate": {"splits"},
 }
 SEARCH_KEYS = {"window", "hidden", "layers", "dropout", "lr", "batch"}
@@ -162,6 +163,11 @@ def validate(params: dict) -> dict:
     if params["pretrain"]["source"] not in SOURCES:
         _fail("pretrain.source", f"{params['pretrain']['source']!r}: use basin (the basin-average signal) or "
               "wells (every well pooled)")
+    for key, allowed in (("sources", (*SOURCES, "clusters")), ("finetune", ("head", "all", "gradual"))):
+        chosen = params["strategies"][key]
+        if (not isinstance(chosen, list) or not chosen or len(set(chosen)) != len(chosen)
+                or any(c not in allowed for c in chosen)):
+            _fail(f"strategies.{key}", f"must be a non-empty list without repeats of {list(allowed)}, got {chosen!r}")
     ft = params["finetune"]
     if not isinstance(ft["gradual"], bool):
         _fail("finetune.gradual", f"must be true or false, got {ft['gradual']!r}")

@@ -1,0 +1,203 @@
+"""TL strategies side by side: every pre-training source with every fine-tuning strategy (stage ``strategies``).
+
+A TL-LSTM is made by two choices: what the pre-trained model learned from
+(its *source*) and how it is fine-tuned on a well (its *strategy*). This
+module runs every pair of ``strategies.sources`` and ``strategies.finetune``
+on every listed well, with the same code, ensemble and settings as the
+``finetune`` stage, and scores them against the IT-LSTM on the same months.
+
+Sources
+    ``basin``   a model pre-trained on the basin-average signal (the paper);
+    ``wells``   one model pre-trained on every well's series pooled;
+    ``clusters`` each well fine-tuned from the library member it follows most
+                closely (``models/library``, :mod:`gwtl.library`; its cluster
+                models follow ``pretrain.source``).
+    A source equal to ``pretrain.source`` uses ``models/pretrain`` itself;
+    another is pre-trained here by :func:`gwtl.transfer.run_pretrain` with the
+    same search (``pretrain.*``) and kept in ``models/strategies/pretrain_<source>``.
+
+Strategies (:data:`FINETUNE`)
+    ``head``     only the head trains (the paper);
+    ``all``      the LSTM (at ``finetune.lstm_lr``) and the head (at
+                 ``finetune.lr``) train together;
+    ``gradual``  the head first, then the LSTM and the head (gradual unfreezing).
+
+The choice of the default (``pretrain.source`` and ``finetune.*`` in
+params.yaml) is made on the validation columns of the table; the test columns
+are only reported.
+
+Outputs
+-------
+``models/strategies/`` (written to a temporary sibling and renamed into place)
+    ``pretrain_<source>/`` as ``models/pretrain/``, for a source other than ``pretrain.source``.
+    ``predictions.csv``    :mod:`gwtl.predictions` table of every well, ``model`` = ``<source>/<strategy>``.
+    ``cost.csv``           ``well, strategy, wall_s, cpu_s`` of fine-tuning.
+``reports/strategies.csv`` (:func:`strategy_table`)
+    one row per ``strategy`` (``<source>/<strategy>``): ``source, finetune,
+    default`` (the row that ``pretrain.source`` and ``finetune`` of
+    params.yaml give), per split and lead ``nse_mean_<split>_lead<h>``,
+    ``nse_median_<split>_lead<h>`` and ``wins_<split>_lead<h>`` (wells where
+    the strategy's NSE beats the IT-LSTM's), then ``cpu_s_finetune`` (mean per
+    well), ``cpu_s_pretrain`` (pre-training, all bases and search; for
+    ``clusters`` the basin and the cluster models), ``cpu_s_per_well``
+    (fine-tuning plus pre-training shared over the wells), ``cpu_s_basin`` and
+    ``it_over_tl`` (the IT-LSTM's CPU per well over ``cpu_s_per_well``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_folder
+from .evaluate import score_table
+from .library import library_choices, read_library
+from .parallel import map_in_processes
+from .predictions import read_predictions, write_predictions
+from .processed import Processed
+from .transfer import _params, _processed, finetune_well, listed_wells, run_pretrain
+
+FINETUNE = {
+    "head": {"trainable": ["head"], "gradual": False},
+    "all": {"trainable": ["lstm", "head"], "gradual": False},
+    "gradual": {"trainable": ["lstm", "head"], "gradual": True},
+}
+SOURCES = ("basin", "wells", "clusters")
+
+
+def variant(params: dict, source: str, finetune: str) -> dict:
+    """``params`` with the pre-training ``source`` and the fine-tuning strategy ``finetune`` of :data:`FINETUNE`."""
+    out = copy.deepcopy(params)
+    if source != "clusters":
+        out["pretrain"]["source"] = source
+    out["finetune"].update(copy.deepcopy(FINETUNE[finetune]))
+    return out
+
+
+def default_strategy(params: dict) -> str | None:
+    """The ``<source>/<strategy>`` that ``pretrain.source`` and ``finetune`` of ``params`` give (None if none)."""
+    ft = params["finetune"]
+    for name, settings in FINETUNE.items():
+        if list(ft["trainable"]) == settings["trainable"] and ft["gradual"] == settings["gradual"]:
+            return f"{params['pretrain']['source']}/{name}"
+    return None
+
+
+def _finetune_task(task: tuple[dict, str, Processed, str, str]) -> tuple[pd.DataFrame, dict]:
+    params, well, data, pretrain, model = task
+    done = finetune_well(params, data, well, pretrain, model)
+    return done.table, done.cost
+
+
+def _pretrain_cpu(folder: Path) -> float:
+    return float(json.loads((folder / "cost.json").read_text())["cpu_s"])
+
+
+def run_strategies(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
+                   pretrain: str | Path = "models/pretrain", library: str | Path = "models/library",
+                   out: str | Path = "models/strategies", log=print) -> pd.DataFrame:
+    """Fine-tune every well with every source and strategy; write ``out`` (see the module docstring).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``strategy, source, finetune, cpu_s_pretrain`` and the per-well mean
+        ``cpu_s_finetune``: what :func:`strategy_table` needs besides the
+        forecasts.
+    """
+    params = _params(params)
+    data = _processed(processed)
+    wells = listed_wells(params, data)
+    conf = params["strategies"]
+    pretrain, out = Path(pretrain), Path(out)
+    if "clusters" in conf["sources"]:
+        lib = read_library(library)
+        choices = library_choices(params, data, lib).set_index("well")["member"]
+        member_path = dict(zip(lib.members["name"], lib.members["path"]))
+        kinds = dict(zip(lib.members["name"], lib.members["kind"]))
+        library_cpu = sum(_pretrain_cpu(Path(member_path[m])) for m in member_path if kinds[m] in ("basin", "cluster"))
+    rows, tables, costs = [], [], []
+    with atomic_folder(out) as tmp:
+        folders: dict[str, Path] = {}
+        for source in conf["sources"]:
+            if source == "clusters":
+                continue
+            if source == params["pretrain"]["source"]:
+                folders[source] = pretrain
+            else:
+                if log is not None:
+                    log(f"pre-training from source {source} ...")
+                run_pretrain(variant(params, source, "head"), data, tmp / f"pretrain_{source}", log=None)
+                folders[source] = tmp / f"pretrain_{source}"
+        for source in conf["sources"]:
+            for name in conf["finetune"]:
+                label = f"{source}/{name}"
+                settings = variant(params, source, name)
+                starts = ({w: member_path[choices[w]] for w in wells} if source == "clusters"
+                          else dict.fromkeys(wells, str(folders[source])))
+                tasks = [(settings, w, data, starts[w], label) for w in wells]
+                cpu = []
+                for well, (table, cost) in zip(wells, map_in_processes(_finetune_task, tasks)):
+                    tables.append(table)
+                    costs.append({"well": well, "strategy": label, "wall_s": cost["wall_s"], "cpu_s": cost["cpu_s"]})
+                    cpu.append(cost["cpu_s"])
+                pre = library_cpu if source == "clusters" else _pretrain_cpu(folders[source])
+                rows.append({"strategy": label, "source": source, "finetune": name,
+                             "cpu_s_finetune": float(np.mean(cpu)), "cpu_s_pretrain": pre})
+                if log is not None:
+                    log(f"{label}: {np.mean(cpu):.2f} s CPU per well fine-tuning, {pre:.0f} s pre-training")
+        write_predictions(pd.concat(tables, ignore_index=True), tmp / "predictions.csv")
+        pd.DataFrame(costs).to_csv(tmp / "cost.csv", index=False, float_format="%.4g")
+        pd.DataFrame(rows).to_csv(tmp / "strategies.csv", index=False, float_format="%.6g")
+    return pd.DataFrame(rows)
+
+
+def strategy_table(params: dict | str | Path, strategies: str | Path = "models/strategies",
+                   it: str | Path = "models/it") -> pd.DataFrame:
+    """The strategies table (``reports/strategies.csv``; columns in the module docstring).
+
+    Every strategy and the IT-LSTM are scored on the months where all of them
+    have a forecast (:func:`gwtl.evaluate.score_table`); ``wins`` compares
+    per well with the IT-LSTM. IT's CPU per well comes from its ``cost.json``
+    files (search, members and prediction).
+    """
+    params = _params(params)
+    folder = Path(strategies)
+    for name in ("predictions.csv", "strategies.csv"):
+        if not (folder / name).exists():
+            raise FileNotFoundError(f"{folder / name} not found; run `dvc repro strategies` first")
+    wells = [str(w) for w in params["basin"]["wells"]]
+    missing = [w for w in wells if not (Path(it) / w / "predictions.csv").exists()]
+    if missing:
+        raise FileNotFoundError(f"IT-LSTM forecasts of wells {missing[:5]} are missing in {it}; run `dvc repro it_lstm`")
+    theirs = pd.concat([read_predictions(Path(it) / w / "predictions.csv") for w in wells], ignore_index=True)
+    table = pd.concat([read_predictions(folder / "predictions.csv"), theirs[theirs["model"] == "it"]],
+                      ignore_index=True)
+    scores = score_table(table, params["split"], ("validation", "test"))
+    nse = scores.pivot_table(index=["model", "well"], columns=["split", "lead"], values="nse")
+    it_nse = nse.loc["it"]
+    it_cpu = float(np.mean([json.loads((Path(it) / w / "cost.json").read_text())["cpu_s"] for w in wells]))
+    meta = pd.read_csv(folder / "strategies.csv")
+    default = default_strategy(params)
+    rows = []
+    for row in meta.itertuples():
+        mine = nse.loc[row.strategy]
+        record = {"strategy": row.strategy, "source": row.source, "finetune": row.finetune,
+                  "default": row.strategy == default}
+        for split, lead in mine.columns:
+            record[f"nse_mean_{split}_lead{lead}"] = mine[(split, lead)].mean()
+            record[f"nse_median_{split}_lead{lead}"] = mine[(split, lead)].median()
+            record[f"wins_{split}_lead{lead}"] = int((mine[(split, lead)] > it_nse.loc[mine.index, (split, lead)]).sum())
+        per_well = row.cpu_s_finetune + row.cpu_s_pretrain / len(wells)
+        record.update(cpu_s_finetune=row.cpu_s_finetune, cpu_s_pretrain=row.cpu_s_pretrain, cpu_s_per_well=per_well,
+                      cpu_s_basin=per_well * len(wells), it_over_tl=it_cpu / per_well)
+        rows.append(record)
+    it_row = {"strategy": "it", "source": "", "finetune": "", "default": False,
+              **{f"nse_{stat}_{split}_lead{lead}": getattr(it_nse[(split, lead)], stat)()
+                 for split, lead in it_nse.columns for stat in ("mean", "median")},
+              "cpu_s_per_well": it_cpu, "cpu_s_basin": it_cpu * len(wells), "it_over_tl": 1.0}
+    return pd.DataFrame(rows + [it_row])

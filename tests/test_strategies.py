@@ -1,0 +1,158 @@
+"""Pre-training sources, fine-tuning strategies and the strategies table, on small synthetic series."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gwtl.dataset import pool_samples
+from gwtl.params import ParamsError, validate
+from gwtl.predictions import read_predictions
+from gwtl.strategies import default_strategy, run_strategies, strategy_table, variant
+from gwtl.train import fit, fit_members, set_threads, split_rows
+from gwtl.transfer import load_bases, pretrain_samples, run_finetune, run_it_all, run_pretrain, well_samples
+
+from synthetic import tiny_params
+from test_library import WELLS, library_params, two_groups
+from gwtl.library import build_library
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    set_threads(1)
+
+
+def wells_params() -> dict:
+    params = tiny_params(WELLS)
+    params["pretrain"]["source"] = "wells"
+    params["pretrain"]["trials"] = 1
+    return params
+
+
+def test_joint_model_trains_on_every_wells_training_rows_and_nothing_later(tmp_path):
+    params, data = wells_params(), two_groups()
+    wells = [str(w) for w in WELLS]
+    pooled = pretrain_samples(params, data, 6, wells)
+    alone = [well_samples(params, data, w, 6) for w in wells]
+    (x, y), (xv, yv) = split_rows(pooled, params["split"])
+    parts = [split_rows(s, params["split"]) for s in alone]
+    np.testing.assert_array_equal(x, np.concatenate([p[0][0] for p in parts]))
+    np.testing.assert_array_equal(y, np.concatenate([p[0][1] for p in parts]))
+    np.testing.assert_array_equal(yv, np.concatenate([p[1][1] for p in parts]))
+    assert len(x) == sum(s.within(params["split"]["train"]).sum() for s in alone) > 6 * 100
+
+    weights = lambda folder: [v.clone() for v in load_bases(folder)[0][0].state_dict().values()]
+    run_pretrain(params, data, tmp_path / "a", log=None)
+    test_changed = two_groups()
+    test_changed.levels.loc["2016-01-01":] += 50.0  # the test period never reaches pre-training
+    run_pretrain(params, test_changed, tmp_path / "b", log=None)
+    assert all(torch.equal(a, b) for a, b in zip(weights(tmp_path / "a"), weights(tmp_path / "b")))
+    last_changed = two_groups()
+    last_changed.levels.loc["1995-01-01":"1995-12-01", wells[-1]] += 3.0  # every well's training rows count
+    run_pretrain(params, last_changed, tmp_path / "c", log=None)
+    assert not all(torch.equal(a, b) for a, b in zip(weights(tmp_path / "a"), weights(tmp_path / "c")))
+    info = load_bases(tmp_path / "a")[1]
+    assert info["source"] == "wells" and info["wells"] == wells
+
+
+def test_pooling_refuses_mismatched_samples():
+    params, data = tiny_params(WELLS), two_groups()
+    with pytest.raises(ValueError, match="different windows"):
+        pool_samples([well_samples(params, data, str(WELLS[0]), 6), well_samples(params, data, str(WELLS[1]), 8)])
+
+
+def test_lstm_learning_rate_is_its_own():
+    params, data = tiny_params(WELLS), two_groups()
+    samples = well_samples(params, data, str(WELLS[0]), 6)
+    pairs = split_rows(samples, params["split"])
+    from gwtl.model import LSTMForecaster
+    torch.manual_seed(0)
+    model = LSTMForecaster(samples.x.shape[2], 8, 1, 0.0, 3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fit(model, *pairs, lr=0.02, lstm_lr=0.0, batch=64, max_epochs=5, patience=5, seed=0)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("lstm."))
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+
+
+def test_gradual_unfreezing_starts_from_the_head_only_fit_and_never_loses_on_validation(tmp_path):
+    params, data = tiny_params(WELLS), two_groups()
+    run_pretrain(params, data, tmp_path / "pre", log=None)
+    bases, info = load_bases(tmp_path / "pre")
+    samples = well_samples(params, data, str(WELLS[3]), info["window"])
+    pairs = split_rows(samples, params["split"])
+    kw = dict(seeds=[0, 1], lr=0.02, batch=64, max_epochs=40, patience=8)
+    heads, head_hist = fit_members(bases, ["head"], *pairs, **kw)
+    members, hist = fit_members(bases, ["lstm", "head"], *pairs, lstm_lr=0.02, gradual=True, **kw)
+    for base, head, member, h0, h in zip(bases, heads, members, head_hist, hist):
+        assert h.val_loss[:h0.epochs] == h0.val_loss and h.epochs > h0.epochs
+        assert h.best_val <= h0.best_val
+        same = all(torch.equal(a, b) for a, b in zip(member.state_dict().values(), head.state_dict().values()))
+        lstm_moved = not torch.equal(member.lstm.weight_ih_l0, base.lstm.weight_ih_l0)
+        # the LSTM phase is kept only when it beat the head-only weights on validation
+        assert (h.best_epoch > h0.epochs and lstm_moved and not same) or (h.best_epoch == h0.best_epoch and same)
+    assert any(h.best_epoch > h0.epochs for h0, h in zip(head_hist, hist)), "no member gained from the LSTM phase"
+    with pytest.raises(ValueError, match="gradual"):
+        fit_members(bases, ["head"], *pairs, gradual=True, **kw)
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("pretrain.source", "everything", "pretrain.source"),
+    ("finetune.gradual", "yes", "finetune.gradual"),
+    ("finetune.lstm_lr", 0, "finetune.lstm_lr"),
+    ("strategies.sources", ["basin", "basin"], "strategies.sources"),
+    ("strategies.finetune", ["lstm"], "strategies.finetune"),
+])
+def test_impossible_strategy_params_are_refused(key, value, match):
+    params = tiny_params(WELLS)
+    section, name = key.split(".")
+    params[section][name] = value
+    with pytest.raises(ParamsError, match=match):
+        validate(params)
+    params = tiny_params(WELLS)
+    params["finetune"].update(trainable=["head"], gradual=True)
+    with pytest.raises(ParamsError, match="finetune.gradual"):
+        validate(params)
+
+
+def test_strategies_table_scores_every_source_and_strategy_and_the_default_is_the_finetune_stage(tmp_path):
+    params, data = library_params(), two_groups()
+    params["strategies"] = {"sources": ["basin", "wells", "clusters"], "finetune": ["head", "gradual"]}
+    run_pretrain(params, data, tmp_path / "pretrain", log=None)
+    build_library(params, data, tmp_path / "library", pretrain=tmp_path / "pretrain", log=None)
+    run_it_all(params, data, tmp_path / "it", n_jobs=1, log=None)
+    meta = run_strategies(params, data, pretrain=tmp_path / "pretrain", library=tmp_path / "library",
+                          out=tmp_path / "strategies", log=None)
+    assert list(meta["strategy"]) == [f"{s}/{f}" for s in ("basin", "wells", "clusters") for f in ("head", "gradual")]
+    pred = read_predictions(tmp_path / "strategies" / "predictions.csv")
+    assert pred.groupby("model")["well"].nunique().eq(len(WELLS)).all() and pred["model"].nunique() == 6
+    assert (tmp_path / "strategies" / "pretrain_wells" / "model.pt").exists()
+    assert load_bases(tmp_path / "strategies" / "pretrain_wells")[1]["source"] == "wells"
+
+    default = default_strategy(params)
+    assert default == "basin/head"
+    well = str(WELLS[2])
+    alone = run_finetune(params, well, data, pretrain=tmp_path / "pretrain", out=tmp_path / "ft")
+    mine = pred[(pred["model"] == default) & (pred["well"] == well)]
+    np.testing.assert_allclose(mine["forecast"].to_numpy(), alone.predictions["forecast"].to_numpy(), rtol=0, atol=6e-5)  # CSV keeps 0.1 mm
+    assert alone.cost["source"] == "basin" and alone.cost["trainable"] == ["head"] and alone.cost["gradual"] is False
+
+    table = strategy_table(params, tmp_path / "strategies", tmp_path / "it")
+    assert list(table["strategy"]) == [*meta["strategy"], "it"]
+    assert table["default"].sum() == 1 and table.loc[table["default"], "strategy"].item() == default
+    for split in ("validation", "test"):
+        for lead in params["forecast"]["leads"]:
+            wins = table[f"wins_{split}_lead{lead}"].dropna()
+            assert ((wins >= 0) & (wins <= len(WELLS))).all()
+            assert table[f"nse_mean_{split}_lead{lead}"].notna().all()
+    clusters = table.set_index("strategy").loc["clusters/head"]
+    assert clusters["cpu_s_pretrain"] > table.set_index("strategy").loc["basin/head", "cpu_s_pretrain"]
+    assert (table["cpu_s_per_well"] > 0).all() and np.isclose(table["it_over_tl"].iloc[-1], 1.0)
+
+
+def test_variant_sets_source_and_strategy_only():
+    params = tiny_params(WELLS)
+    v = variant(params, "wells", "gradual")
+    assert v["pretrain"]["source"] == "wells" and v["finetune"]["trainable"] == ["lstm", "head"] and v["finetune"]["gradual"]
+    assert params["pretrain"]["source"] == "basin" and variant(params, "clusters", "all")["pretrain"]["source"] == "basin"
+    assert default_strategy(v) == "wells/gradual"
