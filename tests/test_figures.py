@@ -203,3 +203,20 @@ def test_styled_tables_show_scores_counts_and_p_values_readably():
     table = pd.DataFrame({"wells": [63], "mean TL−IT": [6.514e-4], "Wilcoxon p": [1.663e-4]})
     html = figures.styled(table).to_html()
     assert "0.001" in html and ">63<" in html and "0.00017" in html and "e-0" not in html
+
+
+def test_strategies_figure_marks_the_default_and_draws_one_panel_per_lead():
+    from gwtl.figures import strategies_figure
+
+    rows = []
+    for name, source, ft, default in (("basin/head", "basin", "head", False), ("basin/gradual", "basin", "gradual", True),
+                                      ("it", "", "", False)):
+        row = {"strategy": name, "source": source, "finetune": ft, "default": default, "cpu_s_per_well": 1.0 + len(rows)}
+        row.update({f"nse_mean_validation_lead{h}": 0.9 - 0.05 * h + 0.01 * len(rows) for h in (1, 2, 3)})
+        rows.append(row)
+    fig = strategies_figure(pd.DataFrame(rows), split="validation")
+    axes = fig.get_axes()
+    assert len(axes) == 3
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "basin/gradual (default)" in labels and "basin/head" in labels and "IT-LSTM" in labels
+    assert axes[0].get_ylabel() == "mean NSE over wells, validation period"

@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pipeline_copy import MIRROR, copy_project, pipeline_env, reduced_params, stop_kernel_pool
 
@@ -38,8 +39,13 @@ def test_reduced_pipeline_end_to_end(tmp_path):
     metrics = json.loads((project / "metrics.json").read_text())
     for model in ("tl", "tl_library", "it", "arx", "svr", "rf", "persistence"):
         assert -10 < metrics["test"]["lead1"]["nse_median"][model] <= 1
-    for name in ("data", "pretrain", "library", "finetune_library", "evaluate", "report"):
+    for name in ("data", "pretrain", "library", "finetune_library", "strategies", "evaluate", "report"):
         assert (project / "reports" / f"{name}.html").stat().st_size > 10_000
     assert (project / "reports" / "finetune" / "329144.html").exists()
     assert (project / "reports" / "it_lstm.html").exists()
     assert "Running stage" not in again
+    strategies = pd.read_csv(project / "reports" / "strategies.csv")
+    params = reduced_params(WELLS)
+    expected = [f"{s}/{f}" for s in params["strategies"]["sources"] for f in params["strategies"]["finetune"]]
+    assert list(strategies["strategy"]) == [*expected, "it"]
+    assert strategies["default"].sum() == 1 and strategies["nse_mean_validation_lead1"].notna().all()
