@@ -242,7 +242,9 @@ def test_killed_repro_leaves_restorable_outputs_and_a_rerun_completes(project):
     # 2. killed while a finetune notebook runs: pretrain and the wells before it are done
     out = repro_killed(project, env, ["finetune"],
                        stage_running(project, f"finetune@{well}", f"reports/finetune/{well}.tmp.ipynb"))
-    assert "Running stage 'pretrain'" in out and f"Running stage 'finetune@{later}'" not in out
+    # Under load the kill of part 1 can land after DVC saved pretrain's run cache: then part 2 restores it.
+    pretrained = "Running stage 'pretrain'" in out or "Stage 'pretrain' is cached" in out
+    assert pretrained and f"Running stage 'finetune@{later}'" not in out, out[-4000:]
     assert_nothing_keeps_running(project)
     now = outputs(project, outs)
     assert now["models/pretrain"] not in (None, before["models/pretrain"])  # new seed, committed by DVC
