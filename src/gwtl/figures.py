@@ -879,9 +879,21 @@ def styled(table: pd.DataFrame):
     """``table`` for display: scores to 3 decimals, counts as whole numbers, p-values to 2 significant digits."""
     counts = [c for c in table.columns if pd.api.types.is_integer_dtype(table[c])]
     pvalues = [c for c in table.columns if str(c).endswith(" p")]
-    scores = [c for c in table.columns if c not in counts and c not in pvalues]
-    return (table.style.format("{:.3f}", subset=scores, na_rep="–").format("{:d}", subset=counts)
+    scores = [c for c in table.columns
+              if pd.api.types.is_numeric_dtype(table[c]) and c not in counts and c not in pvalues]
+    return (table.style.format("{:.3f}", subset=scores, na_rep="–").format("{:d}", subset=counts, na_rep="–")
             .format("{:.2g}", subset=pvalues, na_rep="–"))
+
+
+def as_image(fig: Figure):
+    """``fig`` as a PNG for a notebook cell (figures here are made without pyplot, so they do not show by themselves)."""
+    from io import BytesIO
+
+    from IPython.display import Image
+
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return Image(buffer.getvalue())
 
 
 def format_duration(seconds: float) -> str:
