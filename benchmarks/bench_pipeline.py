@@ -2,8 +2,11 @@
 
 Measures, in one run:
 
-* the full ``dvc repro`` on the default params (wall seconds, and per stage from the
-  time between "Running stage" lines of DVC's output);
+* the full ``dvc repro`` on the default params: wall seconds, and per stage the wall
+  and CPU seconds between DVC's "Running stage" lines (CPU: user + system time of every
+  process working in the copy: DVC, the notebook runners, the warm kernel pool and its
+  kernels; see :class:`ProjectCpu`);
+* the TL path (fetch, prepare, pretrain, finetune, evaluate) as a share of the full run;
 * each per-well finetune stage's compute (its ``cost.json``) against its wall time,
   i.e. the notebook start-up overhead per stage, and the one IT-LSTM stage's wall time
   against its wells' summed compute (it trains wells side by side, one per core);
@@ -14,6 +17,9 @@ Measures, in one run:
 Usage::
 
     python benchmarks/bench_pipeline.py --out reports/benchmark.json [--keep DIR]
+    # an older commit side by side, measured the same way:
+    git worktree add /tmp/old efa730f
+    python benchmarks/bench_pipeline.py --source /tmp/old --out old.json
 
 The raw data come from the same place as in the project (GWTL_EHYD_MIRROR, else
 ../shared/data/ehyd, else download).
@@ -30,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,25 +46,78 @@ sys.path.insert(0, str(ROOT / "tests"))
 from pipeline_copy import copy_project, pipeline_env, stop_kernel_pool  # noqa: E402
 
 
-def timed_repro(project: Path, env: dict) -> tuple[float, dict[str, float], str]:
-    """Run ``dvc repro``; return total seconds, seconds per stage and the output."""
-    start = time.perf_counter()
+TICK = os.sysconf("SC_CLK_TCK")
+#: Stages of the TL path: what a user who only wants the TL-LSTM forecasts runs.
+TL_PATH = ("fetch", "prepare", "pretrain", "finetune@", "evaluate")
+
+
+class ProjectCpu:
+    """CPU seconds of every process that has worked in ``project`` since this meter started.
+
+    A thread reads, five times a second, the user + system time of each process whose
+    working folder is ``project`` (DVC, the notebook runners, the warm kernel pool and
+    its kernels, which are not DVC's children) and keeps the last value seen per process
+    (pid and start time). A process's time since the last reading before it ended is
+    missed (at most 0.2 s each).
+    """
+
+    def __init__(self, project: Path):
+        self.project, self.seen, self.lock = project, {}, threading.Lock()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _scan(self) -> None:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if Path(os.readlink(entry / "cwd")) != self.project:
+                        continue
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except (OSError, IndexError):
+                    continue
+                with self.lock:
+                    self.seen[(entry.name, fields[19])] = (int(fields[11]) + int(fields[12])) / TICK
+
+    def _run(self) -> None:
+        while not self.stopped.wait(0.2):
+            self._scan()
+
+    def read(self) -> float:
+        """CPU seconds so far."""
+        self._scan()
+        with self.lock:
+            return sum(self.seen.values())
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+def timed_repro(project: Path, env: dict) -> tuple[float, dict[str, dict[str, float]], str]:
+    """Run ``dvc repro``; return total seconds, wall and CPU seconds per stage and the output."""
+    start, meter = time.perf_counter(), ProjectCpu(project)
     proc = subprocess.Popen(["dvc", "repro"], cwd=project, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    stages: dict[str, float] = {}
-    current, since, lines = None, start, []
+    stages: dict[str, dict[str, float]] = {}
+    current, since, cpu_since, lines = None, start, 0.0, []
+
+    def close(now: float, cpu: float) -> None:
+        if current:
+            stages[current] = {"wall_s": now - since, "cpu_s": cpu - cpu_since}
+
     for line in proc.stdout:
         lines.append(line)
         found = re.match(r"Running stage '([^']+)'", line)
         if found:
-            now = time.perf_counter()
-            if current:
-                stages[current] = now - since
-            current, since = found.group(1), now
+            now, cpu = time.perf_counter(), meter.read()
+            close(now, cpu)
+            current, since, cpu_since = found.group(1), now, cpu
+    cpu = meter.read()
     proc.wait()
     end = time.perf_counter()
-    if current:
-        stages[current] = end - since
+    meter.stop()
+    close(end, max(cpu, meter.read()))
     if proc.returncode:
         sys.stderr.write("".join(lines[-60:]))
         raise SystemExit(f"dvc repro failed in {project}")
@@ -81,11 +141,12 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-def summarize(project: Path, total: float, stages: dict[str, float], noop: float) -> dict:
+def summarize(project: Path, total: float, timed: dict[str, dict[str, float]], noop: float) -> dict:
     tl, it = per_well_costs(project, "finetune"), per_well_costs(project, "it")
     pretrain = json.loads((project / "models" / "pretrain" / "cost.json").read_text())
     metrics = _flat(json.loads((project / "metrics.json").read_text()))
 
+    stages = {name: t["wall_s"] for name, t in timed.items()}
     walls = [stages[f"finetune@{c['well']}"] for c in tl if f"finetune@{c['well']}" in stages]
     compute = [c["wall_s"] for c in tl]
     finetune = {
@@ -100,6 +161,7 @@ def summarize(project: Path, total: float, stages: dict[str, float], noop: float
         "wells_wall_s_sum": round(sum(c["wall_s"] for c in it), 1),
     }
 
+    tl_path = sum(stages[name] for name in stages if name.startswith(TL_PATH))
     tl_cpu = statistics.mean(c["cpu_s"] for c in tl)
     it_cpu = statistics.mean(c["cpu_s"] for c in it)
     return {
@@ -118,8 +180,22 @@ def summarize(project: Path, total: float, stages: dict[str, float], noop: float
                             if key.startswith("test.") and ".nse_median." in key},
         "finetune_stages": finetune,
         "it_lstm_stage": it_stage,
-        "stage_wall_s": {k: round(v, 2) for k, v in stages.items() if "@" not in k},
+        "tl_path_wall_s": round(tl_path, 1),
+        "tl_path_share": round(tl_path / total, 3),
+        "stages": _by_stage(timed),
     }
+
+
+def _by_stage(timed: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Wall and CPU seconds per stage, the ``name@item`` stages of one ``foreach`` summed."""
+    out: dict[str, dict[str, float]] = {}
+    for name, t in timed.items():
+        row = out.setdefault(name.split("@")[0], {"count": 0, "wall_s": 0.0, "cpu_s": 0.0})
+        row["count"] += 1
+        row["wall_s"] += t["wall_s"]
+        row["cpu_s"] += t["cpu_s"]
+    return {k: {"count": v["count"], "wall_s": round(v["wall_s"], 1), "cpu_s": round(v["cpu_s"], 1)}
+            for k, v in out.items()}
 
 
 def print_table(report: dict) -> None:
@@ -138,23 +214,32 @@ def print_table(report: dict) -> None:
         ("it_lstm stage: wall / wells' summed wall (s)",
          f"{report['it_lstm_stage']['stage_wall_s']} / {report['it_lstm_stage']['wells_wall_s_sum']}"),
     ]
-    rows += [(f"stage {k} (s)", v) for k, v in report["stage_wall_s"].items()]
+    rows.append(("TL path wall (s) / share of the full run", f"{report['tl_path_wall_s']} / {report['tl_path_share']}"))
+    rows += [(f"stage {k} x{v['count']}: wall / cpu (s)", f"{v['wall_s']} / {v['cpu_s']}")
+             for k, v in report["stages"].items()]
     rows += [(f"median NSE {k}", v) for k, v in report["test_nse_median"].items()]
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
 
 
+def _commit(source: Path) -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=source, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmark.json")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    parser.add_argument("--source", type=Path, default=ROOT,
+                        help="git checkout to time (default this project), e.g. a worktree of an older commit")
     args = parser.parse_args()
-    project = args.keep or Path(tempfile.mkdtemp(prefix="gwtl-bench-"))
+    project = (args.keep or Path(tempfile.mkdtemp(prefix="gwtl-bench-"))).resolve()
     project.mkdir(parents=True, exist_ok=True)
     env = pipeline_env()
     env["PYTHONPATH"] = str(project / "src")  # the copy's code, even if the project changes meanwhile
-    copy_project(project)
+    copy_project(project, source=args.source.resolve())
     total, stages, _ = timed_repro(project, env)
     noop_start = time.perf_counter()
     _, _, again = timed_repro(project, env)
@@ -162,7 +247,7 @@ def main() -> None:
     if "Running stage" in again:
         raise SystemExit("the second dvc repro was not a no-op")
     stop_kernel_pool(project, env)
-    report = summarize(project, total, stages, noop)
+    report = summarize(project, total, stages, noop) | {"source": str(args.source), "commit": _commit(args.source)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report)

@@ -64,7 +64,7 @@ def write_params(project: Path, params: dict) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def copy_project(dest: Path, params: dict | None = None) -> Path:
+def copy_project(dest: Path, params: dict | None = None, source: Path = ROOT) -> Path:
     """Copy the git-tracked files of the project into ``dest`` and ``git init`` it.
 
     Parameters
@@ -73,17 +73,20 @@ def copy_project(dest: Path, params: dict | None = None) -> Path:
         Folder to fill (created if needed).
     params : dict, optional
         Written as the copy's params.yaml; None keeps the project's.
+    source : Path
+        The git checkout to copy (default this project; a benchmark may copy
+        an older commit's checkout to time it side by side).
 
     Returns
     -------
     Path
         ``dest``.
     """
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    tracked = subprocess.run(["git", "ls-files"], cwd=source, capture_output=True, text=True, check=True)
     for name in tracked.stdout.splitlines():
-        if (ROOT / name).is_file():
+        if (source / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
+            shutil.copy2(source / name, dest / name)
     if params is not None:
         write_params(dest, params)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
