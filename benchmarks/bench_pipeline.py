@@ -7,9 +7,8 @@ Measures, in one run:
   process working in the copy: DVC, the notebook runners, the warm kernel pool and its
   kernels; see :class:`ProjectCpu`);
 * the TL path (fetch, prepare, pretrain, finetune, evaluate) as a share of the full run;
-* each per-well finetune stage's compute (its ``cost.json``) against its wall time,
-  i.e. the notebook start-up overhead per stage, and the one IT-LSTM stage's wall time
-  against its wells' summed compute (it trains wells side by side, one per core);
+* the finetune stage(s) (one per well in older commits) and the one IT-LSTM stage:
+  their wall time against their wells' summed compute (``cost.json``);
 * pretraining cost and TL against IT development cost per well (CPU seconds) and
   their ratio;
 * a ``dvc repro`` that has nothing to do.
@@ -48,7 +47,7 @@ from pipeline_copy import copy_project, pipeline_env, stop_kernel_pool  # noqa: 
 
 TICK = os.sysconf("SC_CLK_TCK")
 #: Stages of the TL path: what a user who only wants the TL-LSTM forecasts runs.
-TL_PATH = ("fetch", "prepare", "pretrain", "finetune@", "evaluate")
+TL_PATH = ("fetch", "prepare", "pretrain", "finetune", "evaluate")
 
 
 class ProjectCpu:
@@ -147,13 +146,12 @@ def summarize(project: Path, total: float, timed: dict[str, dict[str, float]], n
     metrics = _flat(json.loads((project / "metrics.json").read_text()))
 
     stages = {name: t["wall_s"] for name, t in timed.items()}
-    walls = [stages[f"finetune@{c['well']}"] for c in tl if f"finetune@{c['well']}" in stages]
-    compute = [c["wall_s"] for c in tl]
+    walls = [t for name, t in stages.items() if name.split("@")[0] == "finetune"]  # one stage, or one per well
     finetune = {
         "stages": len(walls),
-        "stage_wall_s_mean": round(statistics.mean(walls), 2),
-        "compute_wall_s_mean": round(statistics.mean(compute), 2),
-        "overhead_s_mean": round(statistics.mean(walls) - statistics.mean(compute), 2),
+        "stage_wall_s": round(sum(walls), 1),
+        "wells_cpu_s_sum": round(sum(c["cpu_s"] for c in tl), 1),
+        "wells_wall_s_sum": round(sum(c["wall_s"] for c in tl), 1),
     }
     it_stage = {
         "stage_wall_s": round(stages["it_lstm"], 1),
@@ -161,7 +159,7 @@ def summarize(project: Path, total: float, timed: dict[str, dict[str, float]], n
         "wells_wall_s_sum": round(sum(c["wall_s"] for c in it), 1),
     }
 
-    tl_path = sum(stages[name] for name in stages if name.startswith(TL_PATH))
+    tl_path = sum(stages[name] for name in stages if name.split("@")[0] in TL_PATH)
     tl_cpu = statistics.mean(c["cpu_s"] for c in tl)
     it_cpu = statistics.mean(c["cpu_s"] for c in it)
     return {
@@ -208,9 +206,9 @@ def print_table(report: dict) -> None:
         ("IT / TL (cpu)", report["it_over_tl_cpu"]),
         ("pretrain + all finetune cpu (s)", report["pretrain_plus_all_finetune_cpu_s"]),
         ("IT basin / TL basin incl. pretrain (cpu)", report["it_basin_over_tl_basin_cpu"]),
-        ("finetune stage: wall / compute / overhead (s)",
-         f"{report['finetune_stages']['stage_wall_s_mean']} / {report['finetune_stages']['compute_wall_s_mean']}"
-         f" / {report['finetune_stages']['overhead_s_mean']}"),
+        ("finetune stage(s): count / wall / wells' summed wall (s)",
+         f"{report['finetune_stages']['stages']} / {report['finetune_stages']['stage_wall_s']}"
+         f" / {report['finetune_stages']['wells_wall_s_sum']}"),
         ("it_lstm stage: wall / wells' summed wall (s)",
          f"{report['it_lstm_stage']['stage_wall_s']} / {report['it_lstm_stage']['wells_wall_s_sum']}"),
     ]

@@ -1,16 +1,17 @@
 """Reliability of `dvc repro` itself, in reduced temporary copies of the project.
 
 * A `dvc repro` killed (SIGKILL to its process group) during ``pretrain`` and then
-  during ``finetune@<well>``: no half-written output, the previous outputs come back
-  with `dvc checkout`, `dvc status` names what is outdated, and a rerun completes
-  with a clean `dvc status` without redoing the stages that had finished.
+  while ``finetune`` fine-tunes the wells: no half-written output, the previous
+  outputs come back with `dvc checkout`, `dvc status` names what is outdated, and a
+  rerun completes with a clean `dvc status` without redoing the stages that had
+  finished.
 * Corrupt raw files in the data source (a mirror folder) and bad params.yaml values
   make `dvc repro` fail with a message that names the file, station or key and says
   what to do, and leave no half-written output.
-* Forced reruns of ``pretrain`` and ``finetune@<well>`` with the same seed give
+* Forced reruns of ``pretrain`` and ``finetune`` with the same seed give
   byte-identical models and predictions.
 
-The pipeline is run up to the ``finetune`` stages only (three wells, tiny budgets),
+The pipeline is run up to the ``finetune`` stage only (three wells, tiny budgets),
 which is all these checks need; tests/test_pipeline.py runs every stage.
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -151,29 +151,10 @@ def assert_nothing_keeps_running(project: Path, timeout: float = 15.0) -> None:
     assert not left, f"processes still running {timeout:.0f} s after the kill: {left}"
 
 
-def finetune_order(output: str) -> list[str]:
-    """The wells whose ``finetune@<well>`` stage started, in the order DVC ran them.
-
-    DVC's order of independent stages is not fixed (it may differ run to run), so the
-    tests read it from the output rather than assume the order of ``WELLS``.
-    """
-    return re.findall(r"Running stage 'finetune@(\d+)'", output)
-
-
-def second_finetune_running(project: Path) -> Callable[[str], bool]:
-    """True once the second ``finetune@<well>`` stage DVC started is executing its notebook."""
-    started: dict[str, float] = {}
-
+def finetune_writing(project: Path) -> Callable[[str], bool]:
+    """True once the ``finetune`` stage has made the temporary folder it fine-tunes the wells into."""
     def ready(output: str) -> bool:
-        order = finetune_order(output)
-        if len(order) < 2:
-            return False
-        well = order[1]
-        started.setdefault(well, time.time() - 0.5)  # file times are rounded
-        try:
-            return (project / f"reports/finetune/{well}.tmp.ipynb").stat().st_mtime >= started[well]
-        except FileNotFoundError:
-            return False
+        return "Running stage 'finetune'" in output and any((project / "models").glob(".finetune.*.tmp"))
     return ready
 
 
@@ -202,7 +183,7 @@ def stage_running(project: Path, stage: str, notebook: str) -> Callable[[str], b
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A reduced copy in which `dvc repro finetune` (fetch .. finetune@<well>) has run."""
+    """A reduced copy in which `dvc repro finetune` (fetch .. finetune) has run."""
     folder = copy_project(tmp_path_factory.mktemp("reliability") / "project", reduced_params(WELLS, **BUDGETS))
     env = pipeline_env()
     try:
@@ -265,31 +246,30 @@ def test_killed_repro_leaves_restorable_outputs_and_a_rerun_completes(project):
     dvc(project, env, "checkout", "--with-deps", "finetune")
     assert outputs(project, outs) == before  # DVC's cache gives the previous outputs back
 
-    # 2. killed while the second finetune notebook runs: pretrain and the first well are done
-    out = repro_killed(project, env, ["finetune"], second_finetune_running(project))
+    # 2. killed while the finetune stage writes its wells: pretrain is done, finetune is not
+    out = repro_killed(project, env, ["finetune"], finetune_writing(project))
     # Under load the kill of part 1 can land after DVC saved pretrain's run cache: then part 2 restores it.
     pretrained = "Running stage 'pretrain'" in out or "Stage 'pretrain' is cached" in out
-    order = finetune_order(out)
-    assert pretrained and len(order) == 2, out[-4000:]
-    first, well = (int(w) for w in order)
-    (later,) = set(WELLS) - {first, well}
+    assert pretrained, out[-4000:]
     assert_nothing_keeps_running(project)
     now = outputs(project, outs)
-    for name in ("models/pretrain", f"models/finetune/{first}"):
-        assert now[name] not in (None, before[name]), name  # new seed, committed by DVC
-    assert_absent_or_same({f"models/finetune/{w}": now[f"models/finetune/{w}"] for w in (well, later)},
-                          before, f"killed during finetune@{well}")
-    assert not leftovers(project, ["models", "models/finetune", "reports", "reports/finetune"])
-    text = status(project, env, "--with-deps", f"finetune@{later}")
-    assert f"finetune@{later}:" in text and "pretrain:" not in text, text
+    assert now["models/pretrain"] not in (None, before["models/pretrain"])  # new seed, committed by DVC
+    assert_absent_or_same({f"models/finetune/{w}": now[f"models/finetune/{w}"] for w in WELLS},
+                          before, "killed during finetune")
+    # SIGKILL leaves the temporary folder of the wells done so far, never a half-written output
+    assert set(leftovers(project, ["models"])) <= {p.relative_to(project).as_posix()
+                                                   for p in (project / "models").glob(".finetune.*.tmp")}
+    assert not leftovers(project, ["models/finetune", "reports"])
+    text = status(project, env, "--with-deps", "finetune")
+    assert "finetune:" in text and "pretrain:" not in text, text
 
     # 3. a rerun does only what is left and ends clean
     out = dvc(project, env, "repro", "finetune").output
-    assert "Running stage 'pretrain'" not in out and f"Running stage 'finetune@{first}'" not in out
-    assert f"Running stage 'finetune@{well}'" in out and f"Running stage 'finetune@{later}'" in out
+    assert "Running stage 'pretrain'" not in out and "Running stage 'finetune'" in out
     assert "up to date" in status(project, env, "--with-deps", "finetune")
-    assert not leftovers(project, ["models", "models/finetune", "reports", "reports/finetune"])
+    assert not leftovers(project, ["models", "models/finetune", "reports"])
     assert not list((project / "reports").rglob("*.tmp.ipynb"))  # papermill's copies of the killed runs
+    assert all(outputs(project, outs).values())
 
 
 # --------------------------------------------------------------------------- same seed, same result
@@ -314,7 +294,7 @@ def test_forced_rerun_with_the_same_seed_gives_identical_models(project):
 
     before = results()
     dvc(project, env, "repro", "-f", "-s", "pretrain")
-    dvc(project, env, "repro", "-f", "-s", f"finetune@{well}")
+    dvc(project, env, "repro", "-f", "-s", "finetune")
     after = results()
     assert {"pretrain/model.pt", "pretrain/trials.csv", "finetune/model.pt", "finetune/predictions.csv"} <= set(before)
     assert set(after) == set(before)

@@ -135,7 +135,7 @@ def input_paths(params: dict, *, processed="data/processed", models="models",
     processed, models = Path(processed), Path(models)
     paths = {processed / "wells.csv": "prepare"}
     for well in params["basin"]["wells"]:
-        paths[models / "finetune" / str(well) / "predictions.csv"] = f"finetune@{well}"
+        paths[models / "finetune" / str(well) / "predictions.csv"] = "finetune"
         paths[models / "it" / str(well) / "predictions.csv"] = "it_lstm"
     for name in ("history.csv", "config.json", "predictions.csv"):
         paths[models / "pretrain" / name] = "pretrain"

@@ -100,7 +100,7 @@ from .parallel import map_in_processes
 from .predictions import read_predictions, write_predictions
 from .prepare import anomalies, basin_signal, leave_one_out_correlation, training_stats
 from .processed import Processed
-from .transfer import (_params, _processed, align_features, listed_wells, load_pretrained, run_finetune, run_pretrain,
+from .transfer import (_params, _processed, align_features, finetune_wells, listed_wells, load_pretrained, run_pretrain,
                        well_samples)
 
 MIN_WELLS = 3  # smallest cluster kept; smaller ones merge into the nearest
@@ -424,13 +424,6 @@ class LibraryFinetune:
     cost: pd.DataFrame
 
 
-def _finetune_well(task: tuple[dict, str, Processed, str, Path]) -> tuple[pd.DataFrame, dict]:
-    """Fine-tune one well from a library member (in a worker process); its forecasts and cost."""
-    params, well, data, member, out = task
-    result = run_finetune(params, well, data, pretrain=member, out=out, model="tl_library")
-    return result.predictions, result.cost
-
-
 def run_finetune_library(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
                          library: str | Path = "models/library", out: str | Path = "models/tl_library",
                          log=print) -> LibraryFinetune:
@@ -452,16 +445,15 @@ def run_finetune_library(params: dict | str | Path, processed: str | Path | Proc
     choices = library_choices(params, data, lib)
     paths = dict(zip(lib.members["name"], lib.members["path"]))
     out = Path(out)
-    tables, costs = [], []
+    if log is not None:
+        for row in choices.itertuples():
+            log(f"well {row.well}: from {row.member} (r = {row.correlation:.3f})")
     with atomic_folder(out) as tmp:
-        tasks = [(params, row.well, data, paths[row.member], tmp / row.well) for row in choices.itertuples()]
-        for row, (table, cost) in zip(choices.itertuples(), map_in_processes(_finetune_well, tasks)):
-            tables.append(table)
-            costs.append({"well": row.well, "member": row.member, "wall_s": cost["wall_s"], "cpu_s": cost["cpu_s"]})
-            if log is not None:
-                log(f"well {row.well}: from {row.member} (r = {row.correlation:.3f}), {cost['cpu_s']:.1f} s CPU")
+        predictions, cost = finetune_wells(params, data, {row.well: paths[row.member] for row in choices.itertuples()},
+                                           tmp, model="tl_library", log=log)
         choices.to_csv(tmp / "choices.csv", index=False, float_format="%.4f")
-    return LibraryFinetune(out, choices, pd.concat(tables, ignore_index=True), pd.DataFrame(costs))
+    cost.insert(1, "member", choices.set_index("well").loc[cost["well"], "member"].to_numpy())
+    return LibraryFinetune(out, choices, predictions, cost)
 
 
 # ----------------------------------------------------------------------------- notebook views

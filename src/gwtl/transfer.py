@@ -419,6 +419,55 @@ def run_finetune(params: dict | str | Path, well, processed: str | Path | Proces
     return StageResult(out, done.table, history, done.cost, done.info)
 
 
+def _finetune_task(task: tuple[dict, str, Processed, str | Path, Path, str]) -> tuple[pd.DataFrame, dict]:
+    """One well of :func:`finetune_wells` in a worker process: its forecasts and cost, not the models."""
+    params, well, data, pretrain, out, model = task
+    result = run_finetune(params, well, data, pretrain=pretrain, out=out, model=model)
+    return result.predictions, result.cost
+
+
+def finetune_wells(params: dict, data: Processed, starts: dict[str, str | Path], folder: Path, model: str = "tl",
+                   n_jobs: int | None = None, log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`run_finetune` of every well of ``starts`` from its pre-trained folder, into ``folder/<well>``.
+
+    Wells run side by side in worker processes (:mod:`gwtl.parallel`; one per
+    core, ``train.threads`` torch threads each), so a well's ``cost.json`` is
+    what it costs alone and no result depends on ``n_jobs``. Returns the
+    forecasts of all wells and one cost row per well (``well, wall_s, cpu_s``).
+    """
+    for start in set(map(str, starts.values())):
+        if not (Path(start) / "model.pt").exists():
+            raise FileNotFoundError(f"{start}/model.pt not found: run the stage that writes this pre-trained model "
+                                    "(`dvc repro pretrain`, or `dvc repro library` for a library member) first")
+    tasks = [(params, well, data, start, Path(folder) / well, model) for well, start in starts.items()]
+    tables, costs = [], []
+    for well, (table, cost) in zip(starts, map_in_processes(_finetune_task, tasks, n_jobs)):
+        tables.append(table)
+        costs.append({"well": well, "wall_s": cost["wall_s"], "cpu_s": cost["cpu_s"]})
+        if log is not None:
+            log(f"{len(costs):3d}/{len(starts)} well {well}: {cost['cpu_s']:.1f} s CPU")
+    return pd.concat(tables, ignore_index=True), pd.DataFrame(costs)
+
+
+def run_finetune_all(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
+                     pretrain: str | Path | None = None, out: str | Path = "models/finetune",
+                     n_jobs: int | None = None, log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The TL-LSTM of every well of ``basin.wells`` (:func:`run_finetune`); write ``out/<well>``.
+
+    One stage for all wells: a stage per well cost more in start-up (DVC, the
+    notebook) than fine-tuning costs, and here the wells share the cores
+    (:func:`finetune_wells`). ``out`` is replaced as a whole only when every
+    well has succeeded; the first failing well stops the run and its error is
+    raised. Returns the forecasts and the cost per well.
+    """
+    params = _params(params)
+    data = _processed(processed)
+    wells = listed_wells(params, data)  # fails early, before any worker starts
+    pretrain = params["finetune"]["pretrained"] if pretrain is None else pretrain
+    with atomic_folder(out) as tmp:
+        return finetune_wells(params, data, dict.fromkeys(wells, pretrain), tmp, n_jobs=n_jobs, log=log)
+
+
 def run_it(params: dict | str | Path, well, processed: str | Path | Processed = "data/processed",
            out: str | Path | None = None, log=print) -> StageResult:
     """Tune and train LSTMs on ``well`` from scratch (IT-LSTM); write ``out`` (default models/it/<well>).
@@ -532,6 +581,18 @@ def nse_by_split(table: pd.DataFrame) -> pd.DataFrame:
     frame = pd.Series(scores).unstack()
     frame.index.name, frame.columns.name = "split", "lead"
     return frame.reindex([s for s in ("train", "validation", "test") if s in frame.index]).round(3)
+
+
+def nse_by_well(table: pd.DataFrame, splits=("validation", "test")) -> pd.DataFrame:
+    """NSE per well (rows) with columns ``nse_<split>_lead<h>`` for ``splits``."""
+    rows = {}
+    for well, group in table.groupby("well", sort=False):
+        scores = nse_by_split(group)
+        rows[well] = {f"nse_{split}_lead{lead}": scores.loc[split, lead]
+                      for split in splits if split in scores.index for lead in scores.columns}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "well"
+    return frame
 
 
 def search_summary(folder: str | Path, wells, budgets: list[int]) -> pd.DataFrame:
