@@ -1,5 +1,7 @@
 """Pre-training sources, fine-tuning strategies and the strategies table, on small synthetic series."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,11 +12,12 @@ from gwtl.params import ParamsError, validate
 from gwtl.predictions import read_predictions
 from gwtl.strategies import default_strategy, run_strategies, strategy_table, variant
 from gwtl.train import fit, fit_members, set_threads, split_rows
-from gwtl.transfer import load_bases, pretrain_samples, run_finetune, run_it_all, run_pretrain, well_samples
+from gwtl.transfer import (finetune_well, load_bases, pretrain_samples, run_finetune_all, run_it_all,
+                           run_pretrain, well_samples)
 
 from synthetic import tiny_params
 from test_library import WELLS, library_params, two_groups
-from gwtl.library import build_library
+from gwtl.library import build_library, library_choices, read_library, run_finetune_library
 
 
 @pytest.fixture(autouse=True)
@@ -118,11 +121,15 @@ def test_impossible_strategy_params_are_refused(key, value, match):
 def test_strategies_table_scores_every_source_and_strategy_and_the_default_is_the_finetune_stage(tmp_path):
     params, data = library_params(), two_groups()
     params["strategies"] = {"sources": ["basin", "wells", "clusters"], "finetune": ["head", "gradual"]}
+    params["finetune"]["pretrained"] = str(tmp_path / "pretrain")
     run_pretrain(params, data, tmp_path / "pretrain", log=None)
     build_library(params, data, tmp_path / "library", pretrain=tmp_path / "pretrain", log=None)
+    run_finetune_all(params, data, out=tmp_path / "finetune", n_jobs=1, log=None)
+    run_finetune_library(params, data, tmp_path / "library", tmp_path / "tl_library", log=None)
     run_it_all(params, data, tmp_path / "it", n_jobs=1, log=None)
     meta = run_strategies(params, data, pretrain=tmp_path / "pretrain", library=tmp_path / "library",
-                          out=tmp_path / "strategies", log=None)
+                          out=tmp_path / "strategies", finetuned=tmp_path / "finetune",
+                          tl_library=tmp_path / "tl_library", log=None)
     assert list(meta["strategy"]) == [f"{s}/{f}" for s in ("basin", "wells", "clusters") for f in ("head", "gradual")]
     pred = read_predictions(tmp_path / "strategies" / "predictions.csv")
     assert pred.groupby("model")["well"].nunique().eq(len(WELLS)).all() and pred["model"].nunique() == 6
@@ -131,11 +138,19 @@ def test_strategies_table_scores_every_source_and_strategy_and_the_default_is_th
 
     default = default_strategy(params)
     assert default == "basin/head"
+    # the two rows read from the finetune and finetune_library stages are what this stage would compute
     well = str(WELLS[2])
-    alone = run_finetune(params, well, data, pretrain=tmp_path / "pretrain", out=tmp_path / "ft")
-    mine = pred[(pred["model"] == default) & (pred["well"] == well)]
-    np.testing.assert_allclose(mine["forecast"].to_numpy(), alone.predictions["forecast"].to_numpy(), rtol=0, atol=6e-5)  # CSV keeps 0.1 mm
+    member = read_library(tmp_path / "library").members.set_index("name")["path"]
+    chosen = member[library_choices(params, data, read_library(tmp_path / "library")).set_index("well").loc[well, "member"]]
+    for label, start in ((default, tmp_path / "pretrain"), ("clusters/head", chosen)):
+        alone = finetune_well(variant(params, label.split("/")[0], "head"), data, well, start, label)
+        mine = pred[(pred["model"] == label) & (pred["well"] == well)]
+        np.testing.assert_allclose(mine["forecast"].to_numpy(), alone.table["forecast"].to_numpy(),
+                                   rtol=0, atol=6e-5)  # CSV keeps 0.1 mm
     assert alone.cost["source"] == "basin" and alone.cost["trainable"] == ["head"] and alone.cost["gradual"] is False
+    cost = pd.read_csv(tmp_path / "strategies" / "cost.csv").set_index(["strategy", "well"])["cpu_s"]
+    stage = json.loads((tmp_path / "finetune" / well / "cost.json").read_text())["cpu_s"]
+    assert cost[(default, int(well))] == pytest.approx(stage, rel=1e-3)
 
     table = strategy_table(params, tmp_path / "strategies", tmp_path / "it")
     assert list(table["strategy"]) == [*meta["strategy"], "it"]

@@ -16,6 +16,13 @@ Sources
     another is pre-trained here by :func:`gwtl.transfer.run_pretrain` with the
     same search (``pretrain.*``) and kept in ``models/strategies/pretrain_<source>``.
 
+Two rows are computed by other stages already, and are read from them rather
+than computed twice: the default (``pretrain.source`` with the strategy of
+``finetune.*``) is the ``finetune`` stage (``models/finetune``), and
+``clusters`` with the default strategy is the ``finetune_library`` stage
+(``models/tl_library``); the same code with the same settings gives the same
+forecasts and cost (a test checks it).
+
 Strategies (:data:`FINETUNE`)
     ``head``     only the head trains (the paper);
     ``all``      the LSTM (at ``finetune.lstm_lr``) and the head (at
@@ -93,14 +100,38 @@ def _finetune_task(task: tuple[dict, str, Processed, str, str]) -> tuple[pd.Data
     return done.table, done.cost
 
 
+def _read_finetuned(folder: Path, well: str, label: str) -> tuple[pd.DataFrame, dict]:
+    """The forecasts (renamed ``label``) and cost of ``well`` fine-tuned by another stage into ``folder``."""
+    path = folder / well
+    if not (path / "predictions.csv").exists() or not (path / "cost.json").exists():
+        raise FileNotFoundError(f"{path}/predictions.csv or cost.json not found: strategy {label} is read from "
+                                f"{folder}; run `dvc repro finetune finetune_library` first")
+    return read_predictions(path / "predictions.csv").assign(model=label), json.loads((path / "cost.json").read_text())
+
+
+def _reused(params: dict, pretrain: Path, finetuned: Path, tl_library: Path) -> dict[str, Path]:
+    """The strategies that the ``finetune`` and ``finetune_library`` stages compute: label -> their folder."""
+    default = default_strategy(params)
+    if default is None:
+        return {}
+    found = {f"clusters/{default.split('/')[1]}": tl_library}
+    if Path(params["finetune"]["pretrained"]).resolve() == pretrain.resolve():
+        found[default] = finetuned
+    return found
+
+
 def _pretrain_cpu(folder: Path) -> float:
     return float(json.loads((folder / "cost.json").read_text())["cpu_s"])
 
 
 def run_strategies(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
                    pretrain: str | Path = "models/pretrain", library: str | Path = "models/library",
-                   out: str | Path = "models/strategies", log=print) -> pd.DataFrame:
+                   out: str | Path = "models/strategies", finetuned: str | Path = "models/finetune",
+                   tl_library: str | Path = "models/tl_library", log=print) -> pd.DataFrame:
     """Fine-tune every well with every source and strategy; write ``out`` (see the module docstring).
+
+    ``finetuned`` and ``tl_library`` are the folders of the ``finetune`` and
+    ``finetune_library`` stages, whose rows are read, not recomputed.
 
     Returns
     -------
@@ -114,6 +145,7 @@ def run_strategies(params: dict | str | Path, processed: str | Path | Processed 
     wells = listed_wells(params, data)
     conf = params["strategies"]
     pretrain, out = Path(pretrain), Path(out)
+    reused = _reused(params, pretrain, Path(finetuned), Path(tl_library))
     if "clusters" in conf["sources"]:
         lib = read_library(library)
         choices = library_choices(params, data, lib).set_index("well")["member"]
@@ -139,9 +171,12 @@ def run_strategies(params: dict | str | Path, processed: str | Path | Processed 
                 settings = variant(params, source, name)
                 starts = ({w: member_path[choices[w]] for w in wells} if source == "clusters"
                           else dict.fromkeys(wells, str(folders[source])))
-                tasks = [(settings, w, data, starts[w], label) for w in wells]
+                if label in reused:
+                    done = (_read_finetuned(reused[label], w, label) for w in wells)
+                else:
+                    done = map_in_processes(_finetune_task, [(settings, w, data, starts[w], label) for w in wells])
                 cpu = []
-                for well, (table, cost) in zip(wells, map_in_processes(_finetune_task, tasks)):
+                for well, (table, cost) in zip(wells, done):
                     tables.append(table)
                     costs.append({"well": well, "strategy": label, "wall_s": cost["wall_s"], "cpu_s": cost["cpu_s"]})
                     cpu.append(cost["cpu_s"])
@@ -149,7 +184,8 @@ def run_strategies(params: dict | str | Path, processed: str | Path | Processed 
                 rows.append({"strategy": label, "source": source, "finetune": name,
                              "cpu_s_finetune": float(np.mean(cpu)), "cpu_s_pretrain": pre})
                 if log is not None:
-                    log(f"{label}: {np.mean(cpu):.2f} s CPU per well fine-tuning, {pre:.0f} s pre-training")
+                    log(f"{label}: {np.mean(cpu):.2f} s CPU per well fine-tuning, {pre:.0f} s pre-training"
+                        + (f" (read from {reused[label]})" if label in reused else ""))
         write_predictions(pd.concat(tables, ignore_index=True), tmp / "predictions.csv")
         pd.DataFrame(costs).to_csv(tmp / "cost.csv", index=False, float_format="%.4g")
         pd.DataFrame(rows).to_csv(tmp / "strategies.csv", index=False, float_format="%.6g")
