@@ -117,6 +117,21 @@ def test_fine_tuning_changes_only_the_trained_parts(samples, parts):
     assert [len(h.val_loss) for h in histories] == [h.epochs for h in histories]
 
 
+def test_a_head_trained_in_a_batch_equals_the_head_trained_alone(samples):
+    """Stacked heads: a member's result depends on its base, data and seed only, not on its batch mates."""
+    train, val = split_rows(samples, SPLIT)
+    bases = [new_model(samples, layers=1, dropout=0.3, seed=s) for s in (0, 1, 2)]
+    batch, batch_hist = fit_members(bases, ["head"], train, val, seeds=[5, 6, 7], **FIT)
+    alone, alone_hist = fit_members(bases[1:2], ["head"], train, val, seeds=[6], **FIT)
+    pair, _ = fit_members(bases[:2], ["head"], train, val, seeds=[9, 6], **FIT)  # another batch mate and seed
+    for other in (alone[0], pair[1]):
+        for name, value in weights(batch[1]).items():
+            torch.testing.assert_close(weights(other)[name], value, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(alone_hist[0].val_loss, batch_hist[1].val_loss, rtol=1e-5)
+    assert alone_hist[0].best_epoch == batch_hist[1].best_epoch
+    assert not same(weights(batch[0]), weights(batch[1]))
+
+
 def test_fit_with_frozen_lstm_changes_only_the_head(samples):
     train, val = split_rows(samples, SPLIT)
     m = new_model(samples, layers=2, dropout=0.3)
