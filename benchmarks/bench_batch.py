@@ -164,10 +164,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=230, help="training rows per model (a well: about 230)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 5, 63])
+    parser.add_argument("--kinds", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     args = parser.parse_args()
     set_threads(1)
     results = []
-    for kind in CONFIGS:
+    for kind in args.kinds:
         measure(kind, 1, args.rows, 1)  # warm-up: first calls allocate and load kernels
         for k in args.sizes:
             row = measure(kind, k, args.rows, args.epochs)
