@@ -1,0 +1,160 @@
+"""Prediction intervals calibrated on validation hindcasts, and how well they hold on test.
+
+Method: conformalized quantile regression (CQR; Romano, Patterson & Candès,
+2019) with the ESP ensemble as the quantile estimate. For a central interval
+of ``L`` % the ESP quantiles ``(100-L)/2`` and ``(100+L)/2`` % of a forecast
+form a band ``[lo, hi]``; it holds the uncertainty of the unknown forcings
+(none in ``operational`` mode, where ``lo = hi =`` the forecast) but not the
+model's own error. On the validation hindcasts of each well, model and lead
+the conformity score of a target month is ``s = max(lo - y, y - hi)`` (how
+far the observation ``y`` lies outside the band, negative inside), and ``q``
+is the ``ceil((n + 1) L / 100)``-th smallest of the ``n`` scores. The interval
+is ``[lo - q, hi + q]``, widened where needed to contain the median forecast.
+Under exchangeable months it covers a new month with probability at least
+``L`` %; validation and test years are not exchangeable (a wet or dry spell,
+a trend), which is why coverage is measured on the test period
+(:func:`score_table`). With fewer than ``L / (100 - L)`` validation months
+``q`` is the largest score and the guarantee is void; ``calibrate`` records
+``n`` for each interval.
+
+Scores (``score_table``, ``summary``): ``coverage<L>`` (share of target months
+inside), ``width<L>`` (mean width, m), ``wis`` (weighted interval score of the
+median and all intervals, Bracher et al. 2021: a proper score that
+approximates the CRPS, in m; lower is better) and ``nse_esp``, the NSE of the
+median forecast of the same procedure: the skill a forecast issued at the time
+really has, to set beside the observed-forcing NSE of the evaluate stage.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .metrics import nse
+
+KEYS = ["well", "model", "lead"]
+
+
+def band_quantiles(level: float) -> tuple[float, float]:
+    """The lower and upper quantile (0..1) of a central ``level`` % interval."""
+    if not 0 < level < 100:
+        raise ValueError(f"an interval level must lie between 0 and 100 %, got {level!r}")
+    tail = (100 - level) / 200
+    return tail, 1 - tail
+
+
+def conformal_quantile(scores, level: float) -> float:
+    """The ``ceil((n + 1) level / 100)``-th smallest score (the largest when there are too few)."""
+    scores = np.sort(np.asarray(scores, dtype=float))
+    if len(scores) == 0:
+        raise ValueError("no validation score to calibrate an interval on")
+    k = math.ceil((len(scores) + 1) * level / 100)
+    return float(scores[min(k, len(scores)) - 1])
+
+
+def calibrate(table: pd.DataFrame, levels, split: str = "validation") -> pd.DataFrame:
+    """``q`` of every well, model, lead and level from the rows of ``split`` with an observation.
+
+    ``table`` has the columns of a hindcast (:func:`gwtl.forecast.hindcast_table`):
+    ``observed`` and the ESP bands ``esp_lo<L>``, ``esp_hi<L>`` per level.
+
+    Raises
+    ------
+    ValueError
+        Naming the well, model and lead that has no observed month in ``split``.
+    """
+    rows = table[(table["split"] == split) & table["observed"].notna()]
+    groups = dict(iter(rows.groupby(KEYS, sort=True)))
+    out = []
+    for key in table[KEYS].drop_duplicates().sort_values(KEYS).itertuples(index=False):
+        part = groups.get(tuple(key))
+        if part is None:
+            raise ValueError(f"well {key[0]}, model {key[1]}, lead {key[2]}: no observed {split} month to calibrate "
+                             "its intervals on; check split in params.yaml or drop the well from basin.wells")
+        for level in levels:
+            s = np.maximum(part[f"esp_lo{level}"] - part["observed"], part["observed"] - part[f"esp_hi{level}"])
+            out.append({"well": key[0], "model": key[1], "lead": key[2], "level": level,
+                        "q": conformal_quantile(s, level), "n": len(part),
+                        "guaranteed": len(part) >= level / (100 - level)})
+    return pd.DataFrame(out, columns=[*KEYS, "level", "q", "n", "guaranteed"])
+
+
+def apply(table: pd.DataFrame, calibration: pd.DataFrame, levels) -> pd.DataFrame:
+    """``table`` with ``lower<L>`` and ``upper<L>``: the ESP band widened by ``q``, always holding the median."""
+    out = table.copy()
+    for level in levels:
+        q = calibration[calibration["level"] == level].set_index(KEYS)["q"]
+        shift = q.reindex(pd.MultiIndex.from_frame(out[KEYS])).to_numpy()
+        if np.isnan(shift).any():
+            raise ValueError(f"no calibration for some well, model and lead of the {level} % interval")
+        out[f"lower{level}"] = np.minimum(out[f"esp_lo{level}"] - shift, out["median"])
+        out[f"upper{level}"] = np.maximum(out[f"esp_hi{level}"] + shift, out["median"])
+    return out
+
+
+def interval_score(obs, lower, upper, level: float) -> np.ndarray:
+    """Interval score of a central ``level`` % interval (Gneiting & Raftery 2007), per row; lower is better."""
+    alpha = 1 - level / 100
+    obs, lower, upper = (np.asarray(v, dtype=float) for v in (obs, lower, upper))
+    return (upper - lower) + 2 / alpha * np.clip(lower - obs, 0, None) + 2 / alpha * np.clip(obs - upper, 0, None)
+
+
+def weighted_interval_score(table: pd.DataFrame, levels) -> np.ndarray:
+    """WIS of the median and the intervals of ``levels`` per row (Bracher et al. 2021), in m."""
+    total = 0.5 * np.abs(table["observed"].to_numpy() - table["median"].to_numpy())
+    for level in levels:
+        alpha = 1 - level / 100
+        total = total + alpha / 2 * interval_score(table["observed"], table[f"lower{level}"],
+                                                   table[f"upper{level}"], level)
+    return total / (len(levels) + 0.5)
+
+
+def _row_scores(rows: pd.DataFrame, levels) -> pd.DataFrame:
+    obs = rows["observed"].to_numpy()
+    out = {}
+    for level in levels:
+        out[f"covered{level}"] = (rows[f"lower{level}"].to_numpy() <= obs) & (obs <= rows[f"upper{level}"].to_numpy())
+        out[f"width{level}"] = rows[f"upper{level}"].to_numpy() - rows[f"lower{level}"].to_numpy()
+    out["wis"] = weighted_interval_score(rows, levels)
+    return pd.DataFrame(out, index=rows.index)
+
+
+def score_table(table: pd.DataFrame, levels, split: str = "test") -> pd.DataFrame:
+    """Per well, model and lead over the observed target months of ``split``: coverage, width, WIS, NSE, ``n``."""
+    rows = table[(table["split"] == split) & table["observed"].notna()]
+    rows = rows.join(_row_scores(rows, levels))
+    out = []
+    for key, group in rows.groupby(KEYS, sort=True):
+        entry = dict(zip(KEYS, key))
+        for level in levels:
+            entry[f"coverage{level}"] = float(group[f"covered{level}"].mean())
+            entry[f"width{level}"] = float(group[f"width{level}"].mean())
+        entry["wis"] = float(group["wis"].mean())
+        entry["nse_esp"] = nse(group["observed"], group["median"])
+        entry["n"] = len(group)
+        out.append(entry)
+    return pd.DataFrame(out)
+
+
+def summary(table: pd.DataFrame, levels, split: str = "test") -> dict:
+    """``{split: {"lead<h>": {"coverage80": {model: ...}, ...}}}`` for ``metrics.json``.
+
+    Coverage, width and WIS are over all observed target months of all wells
+    (coverage is the share of test months covered); ``nse_esp`` is the mean
+    over wells of each well's NSE.
+    """
+    rows = table[(table["split"] == split) & table["observed"].notna()]
+    rows = rows.join(_row_scores(rows, levels))
+    per_well = score_table(table, levels, split)
+    out: dict = {}
+    for lead, part in rows.groupby("lead", sort=True):
+        entry: dict = {}
+        for level in levels:
+            entry[f"coverage{level}"] = part.groupby("model")[f"covered{level}"].mean()
+            entry[f"width{level}"] = part.groupby("model")[f"width{level}"].mean()
+        entry["wis"] = part.groupby("model")["wis"].mean()
+        entry["nse_esp"] = per_well[per_well["lead"] == lead].groupby("model")["nse_esp"].mean()
+        out[f"lead{int(lead)}"] = {k: {m: round(float(v), 4) for m, v in s.items()} for k, s in entry.items()}
+    return {split: out}
