@@ -10,6 +10,7 @@ mean of the wells' anomalies standardized with training-period statistics.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +66,13 @@ def tiny_params(wells: list[int] = WELLS) -> dict:
     params["ensemble"]["members"] = 2
     params["it_lstm"].update(trials=3, budgets=[2])
     return params
+
+
+def write_folder(data: Processed, folder: Path) -> Path:
+    """``data`` as a prepared-data folder (the files of :mod:`gwtl.processed`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("levels", "basin", "forcings"):
+        getattr(data, name).to_csv(folder / f"{name}.csv", date_format="%Y-%m-%d")
+    data.wells.to_csv(folder / "wells.csv", index=False)
+    (folder / "meta.json").write_text(json.dumps(data.meta))
+    return folder

@@ -17,6 +17,8 @@ from gwtl.metrics import nse
 from gwtl.predictions import COLUMNS, read_predictions
 from gwtl.processed import Processed
 
+from synthetic import write_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 WELLS = ["900001", "900002"]
 FORCINGS = ["precipitation", "discharge_211466"]
@@ -49,15 +51,6 @@ def synthetic(seed: int = 0, noise: float = 0.0) -> Processed:
     basin = pd.DataFrame({"basin": levels.mean(axis=1), "n_wells": 2}, index=months)
     wells = pd.DataFrame({"hzb": [int(w) for w in WELLS], "listed": True})
     return Processed(levels=levels, basin=basin, forcings=forcings, wells=wells, meta={})
-
-
-def write_folder(data: Processed, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ("levels", "basin", "forcings"):
-        getattr(data, name).to_csv(folder / f"{name}.csv", date_format="%Y-%m-%d")
-    data.wells.to_csv(folder / "wells.csv", index=False)
-    (folder / "meta.json").write_text(json.dumps(data.meta))
-    return folder
 
 
 def rows(table: pd.DataFrame, model: str, split: str | None = None) -> pd.DataFrame:

@@ -52,6 +52,12 @@ def test_default_params_are_valid():
         ("it_lstm.budgets", [5, 20], "it_lstm.budgets.*below it_lstm.trials"),
         ("it_lstm.budgets", [10, 5], "it_lstm.budgets"),
         ("it_lstm.budgets", 5, "it_lstm.budgets"),
+        ("outlook.models", [], "outlook.models"),
+        ("outlook.models", ["tl", "svr"], "outlook.models.*'arx'"),
+        ("outlook.models", ["tl", "tl"], "without repeats"),
+        ("outlook.intervals", [80, 100], "outlook.intervals.*between 0 and 100"),
+        ("outlook.intervals", [95, 80], "increasing"),
+        ("outlook.intervals", ["80%"], "outlook.intervals"),
     ],
 )
 def test_impossible_params_name_the_key(path, value, words):

@@ -23,10 +23,12 @@ KNOWN = {
     "library": {"clusters", "trials", "external"},
     "strategies": {"sources", "finetune"},
     "evaluate": {"splits"},
+    "outlook": {"models", "intervals"},
 }
 SEARCH_KEYS = {"window", "hidden", "layers", "dropout", "lr", "batch"}
 FORMATS = ("ehyd", "csv")
 SOURCES = ("basin", "wells")  # pretrain.source; gwtl.transfer.pretrain_samples
+OUTLOOK_MODELS = ("tl", "it", "arx")  # outlook.models; gwtl.forecast
 FEATURE_NAMES = {"level", "observed", "month_sin", "month_cos"}  # inputs made by gwtl.dataset
 
 
@@ -190,10 +192,24 @@ def validate(params: dict) -> dict:
     for key in ("lr", "lstm_lr"):
         if not isinstance(ft[key], (int, float)) or isinstance(ft[key], bool) or ft[key] <= 0:
             _fail(f"finetune.{key}", f"must be a positive learning rate, got {ft[key]!r}")
+    _check_outlook(params["outlook"])
     for split in params["evaluate"]["splits"]:
         if split not in ("train", "validation", "test"):
             _fail("evaluate.splits", f"{split!r}: use train, validation or test")
     return params
+
+
+def _check_outlook(outlook: dict) -> None:
+    """``outlook.models`` and ``outlook.intervals`` of the forecast stage."""
+    models = outlook["models"]
+    if (not isinstance(models, list) or not models or len(set(models)) != len(models)
+            or any(m not in OUTLOOK_MODELS for m in models)):
+        _fail("outlook.models", f"must be a non-empty list without repeats of {list(OUTLOOK_MODELS)}, got {models!r}")
+    levels = outlook["intervals"]
+    if (not isinstance(levels, list) or not levels or sorted(set(levels)) != levels
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 100 for v in levels)):
+        _fail("outlook.intervals", f"must be an increasing list of whole percentages between 0 and 100, "
+              f"e.g. [80, 95]; got {levels!r}")
 
 
 def _check_library(params: dict) -> None:
