@@ -278,3 +278,22 @@ def test_median_table(tmp_path):
     medians = evaluate.median_table(result.results)
     assert medians.loc[("test", "tl"), "lead 1"] == pytest.approx(0.9)
     assert "basin" not in result.results.loc[result.results["model"] == "tl", "well"].tolist()
+
+
+def test_interval_scores_of_the_forecast_stage_join_metrics(tmp_path):
+    paths = project(tmp_path)
+    folder = tmp_path / "models" / "forecast"
+    folder.mkdir(parents=True)
+    scores = {"test": {"lead1": {"coverage80": {"tl": 0.81}, "width80": {"tl": 0.3}}}}
+    (folder / "metrics.json").write_text(json.dumps(scores))
+    paths = paths_under(tmp_path)  # the forecast folder now exists
+    assert paths["intervals"] == str(folder / "metrics.json")
+    metrics = evaluate.run_evaluate(PARAMS, **paths).metrics
+    assert metrics["test"]["lead1"]["coverage80"] == {"tl": 0.81}
+    assert "nse_median" in metrics["test"]["lead1"]  # the evaluate entries stay
+    (folder / "metrics.json").write_text(json.dumps({"test": {"lead1": {"nse_median": {"tl": 1.0}}}}))
+    with pytest.raises(ValueError, match="test.lead1.nse_median.tl comes from two sources"):
+        evaluate.run_evaluate(PARAMS, **paths)
+    (folder / "metrics.json").write_text("{")
+    with pytest.raises(ValueError, match="not valid JSON.*dvc repro forecast"):
+        evaluate.run_evaluate(PARAMS, **paths)

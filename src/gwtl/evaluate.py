@@ -37,6 +37,10 @@ Outputs
                   "cpu_s_per_well": {"tl": .., "tl_library": .., "it": .., "it_5": .., "arx": .., ...},
                   "cpu_s_basin": {"tl": .., ...}, "it_over_tl": ..}}
 
+    With the forecast stage's ``models/forecast/metrics.json`` (argument
+    ``intervals``), ``test.lead<h>`` also holds ``coverage<L>``, ``width<L>``,
+    ``wis`` and ``nse_esp`` per model (:mod:`gwtl.intervals`).
+
     Medians and means run over the listed wells (the basin signal, ``basin``,
     is reported separately as ``nse_basin``). Only the splits of
     ``evaluate.splits`` appear; the comparisons only under ``test``.
@@ -98,7 +102,9 @@ def inputs_under(models: str | Path = "models") -> dict:
     """The predictions globs and cost files the pipeline writes under ``models``.
 
     The TL-LSTM fine-tuned from a library of pre-trained models
-    (``models/tl_library``, :mod:`gwtl.library`) is included when that folder exists.
+    (``models/tl_library``, :mod:`gwtl.library`) and the interval scores of the
+    forecast stage (``models/forecast/metrics.json``, :mod:`gwtl.forecast`) are
+    included when their folders exist.
     """
     m = Path(models)
     inputs = {
@@ -111,6 +117,8 @@ def inputs_under(models: str | Path = "models") -> dict:
         inputs["predictions"].append(str(m / "tl_library" / "*" / "predictions.csv"))
         inputs["cost_files"]["tl_library"] = str(m / "tl_library" / "*" / "cost.json")
         inputs["cost_files"]["library"] = str(m / "library" / "members.csv")
+    if (m / "forecast").is_dir():
+        inputs["intervals"] = str(m / "forecast" / "metrics.json")
     return inputs
 
 
@@ -118,7 +126,7 @@ PREDICTIONS = inputs_under()["predictions"]
 COST_FILES = inputs_under()["cost_files"]
 # Which DVC stage writes the files under models/<folder>/, and which stage makes a model.
 STAGE_OF_FOLDER = {"pretrain": "pretrain", "finetune": "finetune", "it": "it_lstm", "baselines": "baselines",
-                   "tl_library": "finetune_library", "library": "library"}
+                   "tl_library": "finetune_library", "library": "library", "forecast": "forecast"}
 STAGE_OF_MODEL = {"pretrain": "pretrain", "tl": "finetune", "it": "it_lstm", "tl_library": "finetune_library"}
 RESULT_COLUMNS = ["well", "model", "lead", "split", *NAMES, "n"]
 BASIN = "basin"
@@ -363,11 +371,31 @@ COST_COLUMNS = ["well", "model", "wall_s", "cpu_s", "pretrain_cpu_s", "total_cpu
 PRETRAINING = {"tl": ("pretrain",), "tl_library": ("pretrain", "pretrain_library")}
 
 
-def _read_cost_json(path: Path) -> dict:
+def merge_metrics(metrics: dict, extra: dict, prefix: str = "") -> dict:
+    """``metrics`` with the nested entries of ``extra`` added; an entry present in both is an error."""
+    out = dict(metrics)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_metrics(out[key], value, f"{prefix}{key}.")
+        elif key in out:
+            raise ValueError(f"metrics entry {prefix}{key} comes from two sources (evaluate and the forecast stage)")
+        else:
+            out[key] = value
+    return out
+
+
+def _read_json(path: Path) -> dict:
+    """A JSON file of the pipeline; the error names it and the stage that writes it."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run {_stage_hint(str(path))}")
     try:
-        cost = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err}); rerun the stage that wrote it") from None
+        raise ValueError(f"{path}: not valid JSON ({err}); rerun {_stage_hint(str(path))}") from None
+
+
+def _read_cost_json(path: Path) -> dict:
+    cost = _read_json(path)
     missing = [k for k in ("wall_s", "cpu_s") if k not in cost]
     if missing:
         raise ValueError(f"{path}: keys {missing} are missing (need wall_s, cpu_s); rerun the stage that wrote it")
@@ -511,6 +539,7 @@ def run_evaluate(
     out_cost: str | Path = "reports/cost.csv",
     cost_files: dict | None = None,
     out_comparison: str | Path = "reports/comparison.csv",
+    intervals: str | Path | None = None,
 ) -> EvaluateResult:
     """Score all models and write ``metrics.json``, the results, the comparisons and the cost table.
 
@@ -527,6 +556,10 @@ def run_evaluate(
         Outputs, written atomically.
     cost_files : dict, optional
         Default :data:`COST_FILES`.
+    intervals : path, optional
+        ``models/forecast/metrics.json`` of the forecast stage: its entries
+        (test coverage, width and WIS of the intervals, ``nse_esp``) join
+        ``metrics.json`` under the same split and lead.
     """
     splits = list(params["evaluate"]["splits"])
     wells = listed_wells(wells_csv)
@@ -540,6 +573,8 @@ def run_evaluate(
     comparison = comparison_table(rows[rows["well"] != BASIN])  # test rows only; empty without them
     cost, cost_metrics = cost_table(own_cost, len(wells))
     metrics = {**summarize(results, splits, comparison), "cost": cost_metrics}
+    if intervals is not None:
+        metrics = merge_metrics(metrics, _read_json(Path(intervals)))
 
     _write_atomic(results.to_csv(index=False, float_format="%.6g"), out_results)
     _write_atomic(comparison.to_csv(index=False, float_format="%.6g"), out_comparison)
