@@ -220,3 +220,166 @@ def test_strategies_figure_marks_the_default_and_draws_one_panel_per_lead():
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "basin/gradual (default)" in labels and "basin/head" in labels and "IT-LSTM" in labels
     assert axes[0].get_ylabel() == "mean NSE over wells, validation period"
+
+
+# ---------------------------------------------------------------- the outlook of the forecast stage
+
+LEVEL = {"1": 285.3, "2": 200.0, "3": 300.0, "4": 400.0}
+CHANGE = {"1": [-0.30, -0.40, -0.50], "2": [0.10, 0.20, 0.10], "3": [-0.05, 0.10, 0.20], "4": [-0.50, -0.60, -0.70]}
+
+
+def _outlook() -> pd.DataFrame:
+    """reports/forecast.csv of 4 wells as read from CSV; well 4's data end a year early (issued Dec 2020)."""
+    rows = []
+    for well, changes in CHANGE.items():
+        issue = pd.Timestamp("2020-12-01" if well == "4" else "2021-12-01")
+        for model, bias in (("tl", 0.0), ("it", 0.01), ("arx", -0.01)):
+            for lead, change in enumerate(changes, start=1):
+                median = LEVEL[well] + change + bias
+                rows.append({"well": int(well), "model": model, "mode": "esp", "issue": issue.strftime("%Y-%m-%d"),
+                             "month": (issue + pd.DateOffset(months=lead)).strftime("%Y-%m-%d"), "lead": lead,
+                             "level_at_issue": LEVEL[well], "median": median,
+                             "lower80": median - 0.1 * lead, "upper80": median + 0.1 * lead,
+                             "lower95": median - 0.2 * lead, "upper95": median + 0.2 * lead, "members": 21})
+    return pd.DataFrame(rows)
+
+
+WELLS = pd.DataFrame({"hzb": [1, 2, 3, 4, 5], "name": ["A", "B", "C", "D", "E"],
+                      "lon": [15.50, 15.55, 15.60, 15.52, 15.58], "lat": [46.80, 46.85, 46.75, 46.78, 46.82],
+                      "listed": [True, True, True, True, False]})
+
+
+def test_forecast_change_and_summary_use_the_latest_issue_month():
+    outlook = _outlook()
+    change = figures.forecast_change(outlook, lead=1)
+    assert change.to_dict() == pytest.approx({"1": -0.30, "2": 0.10, "3": -0.05})  # well 4 issued a year earlier
+    assert figures.forecast_change(outlook, model="it", lead=2)["2"] == pytest.approx(0.21)
+    issues = figures.issue_months(outlook)
+    assert issues.to_dict("list") == {"issue": ["Dec 2021", "Dec 2020"], "wells": [3, 1], "well ids": ["1, 2, 3", "4"]}
+    summary = figures.outlook_summary(outlook)
+    assert list(summary.index) == [1, 2, 3]
+    assert summary.loc[1, "target month"] == "Jan 2022"
+    assert summary.loc[1, "median change over wells (m)"] == pytest.approx(-0.05)
+    assert summary["wells forecast to fall"].tolist() == [2, 1, 1]
+    # lead 1: well 1 falls 0.30 with an 80 % interval of +-0.1 (all below); well 3's 0.05 fall is not sure
+    assert summary["80 % interval all below the level at issue"].tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match="no forecast of model 'svr'"):
+        figures.forecast_change(outlook, model="svr")
+
+
+def test_forecast_map_colours_listed_wells_by_change_centred_on_zero():
+    change = figures.forecast_change(_outlook(), lead=1)
+    fig = figures.forecast_map_figure(WELLS, change, lead=1, basin="Test basin", issued="Dec 2021")
+    ax = fig.axes[0]
+    coloured = [c for c in ax.collections if c.get_array() is not None]
+    assert len(coloured) == 1
+    points = coloured[0]
+    assert np.asarray(points.get_array()).tolist() == pytest.approx([-0.30, 0.10, -0.05])  # wells 1, 2, 3
+    assert points.norm.vmin == pytest.approx(-points.norm.vmax) and points.norm.vmax == pytest.approx(0.30)
+    red, _, blue, _ = points.cmap(points.norm(-0.30))
+    assert red > blue, "a fall is drawn red"
+    red, _, blue, _ = points.cmap(points.norm(0.10))
+    assert blue > red, "a rise is drawn blue"
+    colourbar = fig.axes[1]
+    assert colourbar.get_ylabel() == "TL-LSTM forecast change of level, m (lead 1 month, issued Dec 2021)"
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["not modelled (1)", "forecast (3)", "no forecast issued Dec 2021 (1)"]
+    assert [t.get_text() for t in ax.texts if t.get_text() != "5 km"] == ["1", "3"]  # the falls, largest first
+    assert ax.get_aspect() == pytest.approx(1 / np.cos(np.deg2rad(WELLS["lat"].mean())))
+
+
+def test_fan_chart_has_bands_medians_issue_line_and_month_names():
+    months = pd.date_range("2018-01-01", "2021-12-01", freq="MS")
+    observed = pd.Series(285.3 + 0.1 * np.sin(np.arange(len(months))), index=months)
+    observed.iloc[-1] = LEVEL["1"]
+    fig = figures.fan_chart_figure(observed, _outlook(), well="1", months=24, name="A")
+    ax = fig.axes[0]
+    fig.draw_without_rendering()
+    bands = {c.get_label(): c for c in ax.collections if c.get_label().endswith("interval")}
+    assert set(bands) == {"80 % interval", "95 % interval"}
+    assert bands["80 % interval"].get_alpha() > bands["95 % interval"].get_alpha(), "the 80 % band is darker"
+    top = bands["95 % interval"].get_paths()[0].vertices[:, 1].max()
+    assert top == pytest.approx(285.3 - 0.5 + 0.6)  # upper95 at lead 3
+    lines = {line.get_label(): line for line in ax.lines}
+    assert len(lines["observed"].get_xdata()) == 24
+    median = lines["TL-LSTM median"]
+    assert median.get_ydata()[0] == LEVEL["1"], "the median starts at the last observed level"
+    assert list(median.get_ydata()[1:]) == pytest.approx([285.0, 284.9, 284.8])
+    others = {c.get_label() for c in ax.collections} - set(bands)
+    assert {"IT-LSTM median", "ARX (ridge) median"} <= others
+    issue = [line for line in ax.lines if line.get_linestyle() == ":"]
+    assert len(issue) == 1
+    assert pd.Timestamp(issue[0].get_xdata()[0]) == pd.Timestamp("2021-12-01")
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert "Jan 2021" in ticks and "Jan 2022" in ticks
+    assert ax.get_ylabel() == "groundwater level (m a.s.l.)"
+    assert "Well 1 (A)" in ax.get_title() and "Dec 2021" in ax.get_title()
+    # levels within a few cm are still written out in full, not as an offset (+1.285e3)
+    flat = _outlook().query("well == 1").copy()
+    columns = ["level_at_issue", "median", "lower80", "upper80", "lower95", "upper95"]
+    flat[columns] = 1285.3 + (flat[columns] - 285.3) / 100
+    axis = figures.fan_chart_figure(pd.Series(1285.3, index=months), flat, well=1).axes[0]
+    axis.figure.draw_without_rendering()
+    assert axis.yaxis.get_major_formatter().get_offset() == ""
+    assert all(t.get_text().startswith("1285.") for t in axis.get_yticklabels() if t.get_text())
+    # a well whose data end early: its own issue month, nothing observed after it drawn
+    stale = figures.fan_chart_figure(observed, _outlook(), well=4, months=12)
+    obs = {line.get_label(): line for line in stale.axes[0].lines}["observed"]
+    assert pd.Timestamp(obs.get_xdata()[-1]) == pd.Timestamp("2020-12-01")
+
+
+def test_coverage_figure_draws_each_level_and_lead_against_its_nominal_level():
+    rng = np.random.default_rng(1)
+    scores = pd.DataFrame([{"well": str(w), "model": m, "lead": h, "coverage80": rng.uniform(0.6, 1.0),
+                            "coverage95": rng.uniform(0.85, 1.0)}
+                           for w in range(8) for m in ("tl", "it", "arx") for h in (1, 2)])
+    fig = figures.coverage_figure(scores, levels=(80, 95))
+    axes = fig.axes
+    assert len(axes) == 4  # 2 levels x 2 leads
+    for ax, level in zip(axes, (80, 80, 95, 95)):
+        nominal = [line for line in ax.lines if line.get_label() == "nominal level"]
+        assert nominal[0].get_ydata()[0] == level / 100
+        assert f"{level} % interval" in ax.get_title()
+    assert axes[0].get_ylabel() == "share of test months inside the interval"
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["TL-LSTM", "IT-LSTM", "ARX (ridge)"]
+    dots = axes[2].collections[0]  # 95 %, lead 1, TL: one dot per well
+    tl = scores.query("model == 'tl' and lead == 1")["coverage95"]
+    assert sorted(dots.get_offsets()[:, 1]) == pytest.approx(sorted(tl))
+    assert np.abs(dots.get_offsets()[:, 0] - 1).max() < 0.25, "the dots lie on the TL box"
+
+
+def test_largest_falls_orders_by_the_lead1_fall():
+    outlook = _outlook()
+    falls = figures.largest_falls(outlook, n=1, names=pd.Series({1: "A", 3: "C"}))
+    assert falls["well"].tolist() == ["1"] and falls["name"].tolist() == ["A"]
+    falls = figures.largest_falls(outlook, n=10)
+    assert falls["well"].tolist() == ["1", "3"], "only wells forecast to fall, the largest fall first"
+    assert list(falls.columns) == ["well", "level at issue (m a.s.l.)", "change lead 1 (m)", "change lead 2 (m)",
+                                   "change lead 3 (m)", "lead 1: 80 % interval of the change (m)"]
+    row = falls.iloc[0]
+    assert row["change lead 3 (m)"] == pytest.approx(-0.5) and row["level at issue (m a.s.l.)"] == 285.3
+    assert row["lead 1: 80 % interval of the change (m)"] == "-0.40 to -0.20"
+    assert figures.largest_falls(outlook, n=1, model="it")["change lead 1 (m)"].item() == pytest.approx(-0.29)
+    assert figures.largest_falls(outlook, n=3, latest_only=False)["well"].tolist() == ["4", "1", "3"]
+
+
+def test_interval_table_is_one_row_per_lead_and_model():
+    metrics = {"test": {f"lead{h}": {
+        "coverage80": {"arx": 0.70 + h / 100, "tl": 0.80 + h / 100, "it": 0.75},
+        "width80": {"arx": 0.3, "tl": 0.2 * h, "it": 0.25},
+        "coverage95": {"arx": 0.9, "tl": 0.95, "it": 0.97},
+        "width95": {"arx": 0.6, "tl": 0.5, "it": 0.55},
+        "wis": {"arx": 0.05, "tl": 0.04, "it": 0.045},
+        "nse_esp": {"arx": 0.6 / h, "tl": 0.7 / h, "it": 0.65 / h}} for h in (2, 1, 10)}}
+    table = figures.interval_table(metrics, levels=(80, 95))
+    assert table.shape == (9, 6)
+    assert list(table.columns) == ["coverage 80 % (nominal 0.80)", "width 80 % (m)", "coverage 95 % (nominal 0.95)",
+                                   "width 95 % (m)", "WIS (m)", "NSE of the ESP median"]
+    assert [lead for lead, _ in table.index] == [1, 1, 1, 2, 2, 2, 10, 10, 10]
+    assert [m for _, m in table.index[:3]] == ["TL-LSTM", "IT-LSTM", "ARX (ridge)"]
+    assert table.loc[(2, "TL-LSTM"), "coverage 80 % (nominal 0.80)"] == pytest.approx(0.82)
+    assert table.loc[(2, "TL-LSTM"), "width 80 % (m)"] == pytest.approx(0.4)
+    assert table.loc[(10, "ARX (ridge)"), "NSE of the ESP median"] == pytest.approx(0.06)
+    assert table.equals(figures.interval_table(metrics["test"], levels=(80, 95)))
+    assert list(figures.interval_table(metrics, levels=(80,)).columns) == [
+        "coverage 80 % (nominal 0.80)", "width 80 % (m)", "WIS (m)", "NSE of the ESP median"]

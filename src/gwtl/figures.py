@@ -32,6 +32,16 @@ with TL's level for reference. When the results hold the TL-LSTM
 fine-tuned from a library of pre-trained models (``tl_library``,
 :mod:`gwtl.library`), :func:`library_comparison` and :func:`library_figure`
 (``library_vs_tl.png``) compare it with the TL-LSTM well by well.
+
+The outlook of the forecast stage (``reports/forecast.csv`` and
+``models/forecast/``, :mod:`gwtl.forecast`) has its own figures and tables,
+shown by ``notebooks/forecast.ipynb`` and not written by :func:`make_figures`:
+:func:`forecast_map_figure` (the TL forecast change of level per well, on the
+map of :func:`well_map_figure`), :func:`fan_chart_figure` (a well's recent
+levels and its outlook with intervals), :func:`coverage_figure` (the tested
+coverage of the intervals over wells), and :func:`outlook_summary`,
+:func:`largest_falls` and :func:`interval_table` (the interval scores of
+``metrics.json`` per lead and model).
 """
 
 from __future__ import annotations
@@ -155,6 +165,11 @@ def check_inputs(paths: dict[Path, str]) -> None:
         )
 
 
+def _flag(values: pd.Series) -> pd.Series:
+    """A ``listed`` column as booleans, whether read as bool or as text (``True``, ``true``, ``1``, ``yes``)."""
+    return values.astype(str).str.lower().isin(["true", "1", "yes"])
+
+
 def _require_columns(frame: pd.DataFrame, columns, path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -173,7 +188,7 @@ def load_inputs(params: dict, *, processed="data/processed", models="models",
 
     wells = pd.read_csv(processed / "wells.csv", dtype={"hzb": str})
     _require_columns(wells, ["hzb", "lon", "lat", "listed", "train_mean", "corr_basin"], processed / "wells.csv")
-    wells["listed"] = wells["listed"].astype(str).str.lower().isin(["true", "1", "yes"])
+    wells["listed"] = _flag(wells["listed"])
     table = pd.read_csv(results, dtype={"well": str})
     _require_columns(table, ["well", "model", "lead", "split", "nse"], results)
     cost_table = pd.read_csv(cost, dtype={"well": str})
@@ -407,6 +422,135 @@ def basin_hydrograph(anomalies: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+# ---------------------------------------------------------------- the outlook (gwtl.forecast)
+
+
+def month_name(month) -> str:
+    """A month as a reader writes it: ``Dec 2021``."""
+    return pd.Timestamp(month).strftime("%b %Y")
+
+
+def _outlook(outlook: pd.DataFrame, model: str | None = None, latest_only: bool = False) -> pd.DataFrame:
+    """``outlook`` (``reports/forecast.csv`` or :attr:`ForecastResult.outlook`) with typed columns.
+
+    ``well`` as text, ``issue`` and ``month`` as dates, ``change`` = median
+    minus the level at issue (m); only ``model``'s rows when given, only the
+    wells issued at the latest issue month when ``latest_only``.
+    """
+    table = outlook.assign(well=outlook["well"].astype(str), issue=pd.to_datetime(outlook["issue"]),
+                           month=pd.to_datetime(outlook["month"]))
+    if "level_at_issue" in table.columns:
+        table["change"] = table["median"] - table["level_at_issue"]
+    if model is not None:
+        table = table[table["model"] == model]
+        if table.empty:
+            raise ValueError(f"the outlook has no forecast of model {model!r} "
+                             f"(models: {', '.join(map(str, outlook['model'].unique()))})")
+    if latest_only:
+        table = table[table["issue"] == table["issue"].max()]
+    return table
+
+
+def issue_months(outlook: pd.DataFrame) -> pd.DataFrame:
+    """Per issue month of the outlook (latest first): ``issue`` (``Dec 2021``), ``wells`` (count) and their ids."""
+    table = _outlook(outlook).drop_duplicates("well")
+    groups = table.groupby("issue")["well"]
+    return pd.DataFrame({"issue": [month_name(m) for m in groups.groups],
+                         "wells": groups.size().to_numpy(),
+                         "well ids": [", ".join(sorted(w)) for _, w in groups]}).iloc[::-1].reset_index(drop=True)
+
+
+def forecast_change(outlook: pd.DataFrame, *, model: str = "tl", lead: int = 1,
+                    latest_only: bool = True) -> pd.Series:
+    """Forecast change of level per well at ``lead``: median minus level at issue (m), indexed by well.
+
+    With ``latest_only`` (default) only the wells issued at the latest issue
+    month, so that every change covers the same months.
+    """
+    rows = _outlook(outlook, model, latest_only)
+    rows = rows[rows["lead"] == lead]
+    return rows.set_index("well")["change"].rename(f"change_lead{lead}")
+
+
+def outlook_summary(outlook: pd.DataFrame, *, model: str = "tl", level: int = 80,
+                    latest_only: bool = True) -> pd.DataFrame:
+    """Per lead of ``model``'s outlook: the target month, the median change over wells and how many fall.
+
+    A well falls when its median is below its level at issue; the last two
+    columns count the wells whose whole ``level`` % interval lies below
+    (above) the level at issue, a fall (rise) the interval is sure of.
+    """
+    rows = _outlook(outlook, model, latest_only)
+    out = []
+    for lead, part in rows.groupby("lead", sort=True):
+        falls = part["change"] < 0
+        out.append({
+            "lead (months)": int(lead),
+            "target month": ", ".join(month_name(m) for m in sorted(part["month"].unique())),
+            "wells": len(part),
+            "median change over wells (m)": part["change"].median(),
+            "wells forecast to fall": int(falls.sum()),
+            "wells forecast to rise": int((part["change"] > 0).sum()),
+            f"{level} % interval all below the level at issue":
+                int((part[f"upper{level}"] < part["level_at_issue"]).sum()),
+            f"{level} % interval all above it": int((part[f"lower{level}"] > part["level_at_issue"]).sum()),
+        })
+    return pd.DataFrame(out).set_index("lead (months)")
+
+
+def largest_falls(outlook: pd.DataFrame, n: int = 10, model: str = "tl", *, level: int = 80,
+                  names: pd.Series | None = None, latest_only: bool = True) -> pd.DataFrame:
+    """The (up to) ``n`` wells with the largest forecast fall at the first lead, largest first.
+
+    One row per well: the level at issue (m a.s.l.), the median change at every
+    lead (m) and the ``level`` % interval of the change at the first lead.
+    Only wells forecast to fall are listed. ``names`` (well id -> name) adds
+    a ``name`` column.
+    """
+    rows = _outlook(outlook, model, latest_only)
+    first = int(rows["lead"].min())
+    change = rows.pivot_table(index="well", columns="lead", values="change", aggfunc="first")
+    head = rows[rows["lead"] == first].set_index("well")
+    table = pd.DataFrame({"level at issue (m a.s.l.)": head["level_at_issue"].round(2)})
+    if names is not None:
+        table.insert(0, "name", pd.Series(names).rename(index=str).reindex(table.index))
+    for lead in change.columns:
+        table[f"change lead {int(lead)} (m)"] = change[lead].round(3)
+    table[f"lead {first}: {level} % interval of the change (m)"] = [
+        f"{lo:+.2f} to {hi:+.2f}" for lo, hi in zip(head[f"lower{level}"] - head["level_at_issue"],
+                                                    head[f"upper{level}"] - head["level_at_issue"])]
+    order = change[first][change[first] < 0].sort_values().index[:n]
+    return table.loc[order].rename_axis("well").reset_index()
+
+
+INTERVAL_SCORES = {"wis": "WIS (m)", "nse_esp": "NSE of the ESP median"}
+
+
+def interval_table(metrics: dict, levels=(80, 95), split: str = "test") -> pd.DataFrame:
+    """``metrics.json``'s interval scores (:func:`gwtl.intervals.summary`) as one row per lead and model.
+
+    ``metrics`` is ``{split: {"lead<h>": {"coverage80": {model: v}, ...}}}``
+    (or its ``split`` part). Columns: coverage (with the nominal level in the
+    name) and mean width per level, WIS and the NSE of the ESP median; index
+    ``lead`` and ``model`` (display name).
+    """
+    tree = metrics.get(split, metrics)
+    rows = []
+    for key in sorted(tree, key=lambda k: int(k.removeprefix("lead"))):
+        entry = tree[key]
+        models = sorted({m for scores in entry.values() for m in scores},
+                        key=lambda m: (MODELS.index(m) if m in MODELS else len(MODELS), m))
+        for model in models:
+            row = {"lead": int(key.removeprefix("lead")), "model": label(model)}
+            for level in levels:
+                row[f"coverage {level} % (nominal {level / 100:.2f})"] = entry[f"coverage{level}"].get(model, np.nan)
+                row[f"width {level} % (m)"] = entry[f"width{level}"].get(model, np.nan)
+            for name, title in INTERVAL_SCORES.items():
+                row[title] = entry.get(name, {}).get(model, np.nan)
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["lead", "model"])
+
+
 # ---------------------------------------------------------------- figures
 
 
@@ -414,8 +558,17 @@ def _clip(values, floor: float = NSE_FLOOR):
     return np.maximum(np.asarray(values, dtype=float), floor)
 
 
-def well_map_figure(wells: pd.DataFrame, nse_tl: pd.Series, *, lead: int = 1, basin: str = "") -> Figure:
-    """Wells on a lon/lat map coloured by TL test NSE; unlisted wells in grey; a 5 km scale bar."""
+def _well_map(wells: pd.DataFrame, values: pd.Series, *, cmap, vmin: float, vmax: float, label: str,
+              title: str, shown: str, missing: str, annotate=()) -> Figure:
+    """Listed wells on a lon/lat map coloured by ``values`` (by well), the rest in grey; a 5 km scale bar.
+
+    The map keeps ground proportions (longitude stretched by the latitude);
+    values outside ``vmin .. vmax`` are drawn at the limit and the colourbar
+    extended. Listed wells without a value are hollow red circles
+    (``missing``); the wells of ``annotate`` are labelled with their id.
+    """
+    wells = wells.assign(hzb=wells["hzb"].astype(str), listed=_flag(wells["listed"]))
+    values = pd.Series(values).rename(index=str)
     lat = wells["lat"].mean()
     stretch = 1 / np.cos(np.deg2rad(lat))  # degrees of latitude per degree of longitude, on the ground
     dx = (wells["lon"].max() - wells["lon"].min()) or 0.05
@@ -424,25 +577,24 @@ def well_map_figure(wells: pd.DataFrame, nse_tl: pd.Series, *, lead: int = 1, ba
     width = float(np.clip(height * dx / (dy * stretch), 3.0, 10.0)) + 2.2  # map plus colourbar and labels
     fig = Figure(figsize=(width, height), layout="constrained")
     ax = fig.add_subplot()
-    listed = wells[wells["listed"]].assign(nse=lambda d: d["hzb"].map(nse_tl))
+    listed = wells[wells["listed"]].assign(value=lambda d: d["hzb"].map(values))
     other = wells[~wells["listed"]]
     if len(other):
         ax.scatter(other["lon"], other["lat"], s=14, marker="x", color="0.6",
                    label=f"not modelled ({len(other)})")
-    scored = listed.dropna(subset=["nse"])
-    low = max(NSE_FLOOR, np.floor(scored["nse"].min() * 10) / 10) if len(scored) else 0.0
-    high = min(1.0, np.ceil(scored["nse"].max() * 20) / 20) if len(scored) else 1.0
-    if high <= low:
-        low, high = low - 0.05, high + 0.05
-    points = ax.scatter(scored["lon"], scored["lat"], c=scored["nse"].clip(lower=low), cmap="viridis",
-                        vmin=low, vmax=high, s=55, edgecolor="k", linewidth=0.4,
-                        label=f"modelled ({len(scored)})")
-    unscored = listed[listed["nse"].isna()]
+    scored = listed.dropna(subset=["value"])
+    points = ax.scatter(scored["lon"], scored["lat"], c=scored["value"].clip(vmin, vmax), cmap=cmap,
+                        vmin=vmin, vmax=vmax, s=55, edgecolor="k", linewidth=0.4,
+                        label=f"{shown} ({len(scored)})")
+    unscored = listed[listed["value"].isna()]
     if len(unscored):
         ax.scatter(unscored["lon"], unscored["lat"], s=40, facecolor="none", edgecolor="r",
-                   label=f"no test score ({len(unscored)})")
-    fig.colorbar(points, ax=ax, shrink=0.7, extend="min" if scored["nse"].min() < low else "neither",
-                 label=f"TL-LSTM NSE, test period, lead {lead} month")
+                   label=f"{missing} ({len(unscored)})")
+    for well, row in scored.set_index("hzb").reindex(list(annotate)).dropna(subset=["value"]).iterrows():
+        ax.annotate(well, (row["lon"], row["lat"]), xytext=(5, 3), textcoords="offset points", fontsize=7)
+    below, above = bool((scored["value"] < vmin).any()), bool((scored["value"] > vmax).any())
+    extend = {(False, False): "neither", (True, False): "min", (False, True): "max", (True, True): "both"}
+    fig.colorbar(points, ax=ax, shrink=0.7, extend=extend[below, above], label=label)
     ax.set_aspect(stretch)
     ax.xaxis.set_major_locator(MaxNLocator(4))
     km = 5 / (111.32 / stretch)  # 5 km in degrees of longitude
@@ -451,10 +603,24 @@ def well_map_figure(wells: pd.DataFrame, nse_tl: pd.Series, *, lead: int = 1, ba
     ax.annotate("5 km", (x0 + km / 2, y0), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8)
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")
-    ax.set_title(f"TL-LSTM test NSE per well{f', {basin}' if basin else ''}", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     fig.legend(loc="outside lower center", fontsize=8, ncol=2)
     return fig
+
+
+def well_map_figure(wells: pd.DataFrame, nse_tl: pd.Series, *, lead: int = 1, basin: str = "") -> Figure:
+    """Wells on a lon/lat map coloured by TL test NSE; unlisted wells in grey; a 5 km scale bar."""
+    listed = wells.loc[_flag(wells["listed"]), "hzb"].astype(str)
+    nse = pd.Series(nse_tl, dtype=float).rename(index=str).reindex(listed).dropna()
+    low = max(NSE_FLOOR, np.floor(nse.min() * 10) / 10) if len(nse) else 0.0
+    high = min(1.0, np.ceil(nse.max() * 20) / 20) if len(nse) else 1.0
+    if high <= low:
+        low, high = low - 0.05, high + 0.05
+    return _well_map(wells, nse_tl, cmap="viridis", vmin=low, vmax=high,
+                     label=f"TL-LSTM NSE, test period, lead {lead} month",
+                     title=f"TL-LSTM test NSE per well{f', {basin}' if basin else ''}",
+                     shown="modelled", missing="no test score")
 
 
 def nse_dot_figure(nse: pd.DataFrame, *, lead: int = 1, floor: float = NSE_FLOOR) -> Figure:
@@ -802,6 +968,120 @@ def pretrain_figure(history: pd.DataFrame, basin: pd.DataFrame, config: dict | N
                     fontsize=9)
     right.grid(alpha=0.3)
     right.legend(fontsize=8)
+    return fig
+
+
+def forecast_map_figure(wells: pd.DataFrame, change: pd.Series, *, lead: int = 1, basin: str = "",
+                        issued: str = "", annotate: int = 5) -> Figure:
+    """Listed wells on the lon/lat map coloured by the TL forecast change of level (m) at ``lead``.
+
+    ``change`` is :func:`forecast_change` (median minus level at issue, by
+    well); the colours diverge from 0: falls red, rises blue, on a scale
+    symmetric about 0. ``issued`` (``Dec 2021``) goes into the colourbar
+    label; the ``annotate`` largest falls are labelled with their id.
+    """
+    change = pd.Series(change, dtype=float).rename(index=str)
+    top = float(change.abs().max()) if change.notna().any() else 0.0
+    top = max(np.ceil(round(top * 100, 6)) / 100, 0.01)  # whole cm up, never 0 (0.30000001 stays 0.30)
+    when = f", issued {issued}" if issued else ""
+    months = f"{lead} month{'s' if lead > 1 else ''}"
+    return _well_map(wells, change, cmap="RdBu", vmin=-top, vmax=top,
+                     label=f"TL-LSTM forecast change of level, m (lead {months}{when})",
+                     title=f"{f'{basin}: ' if basin else ''}forecast change of level\n"
+                           f"TL-LSTM median, lead {months}{when}",
+                     shown="forecast", missing=f"no forecast issued {issued}" if issued else "no forecast",
+                     annotate=change[change < 0].nsmallest(annotate).index)
+
+
+def fan_chart_figure(observed: pd.Series, outlook: pd.DataFrame, *, well, months: int = 24, name: str = "",
+                     model: str = "tl") -> Figure:
+    """The last ``months`` observed levels of ``well`` and its outlook: ``model``'s median and intervals.
+
+    ``observed`` is the well's monthly level (first-of-month index; months after
+    the issue month are not drawn); ``outlook`` rows of the well (other wells'
+    rows are ignored). The median of ``model`` starts at the last observed
+    level, its intervals are shaded (the narrower darker); the medians of the
+    other models are markers beside it.
+    """
+    rows = _outlook(outlook)
+    rows = rows[rows["well"] == str(well)]
+    main = rows[rows["model"] == model].sort_values("lead")
+    if main.empty:
+        raise ValueError(f"the outlook has no {model} forecast of well {well}")
+    issue = main["issue"].iloc[0]
+    start = float(main["level_at_issue"].iloc[0])
+    obs = observed[(observed.index <= issue) & (observed.index > issue - pd.DateOffset(months=months))].dropna()
+    levels = sorted((int(c.removeprefix("lower")) for c in main.columns
+                     if c.startswith("lower") and c.removeprefix("lower").isdigit()), reverse=True)
+    fig = Figure(figsize=(9, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(obs.index, obs.to_numpy(), color="k", lw=1.4, marker=".", ms=5, label="observed")
+    x = [issue, *main["month"]]
+    shades = np.linspace(0.18, 0.42, len(levels)) if len(levels) > 1 else [0.3]
+    for level, alpha in zip(levels, shades):  # widest first, so the narrower band lies on top
+        ax.fill_between(x, [start, *main[f"lower{level}"]], [start, *main[f"upper{level}"]], color=COLORS[model],
+                        alpha=alpha, lw=0, label=f"{level} % interval")
+    ax.plot(x, [start, *main["median"]], color=COLORS[model], lw=2, marker="o", ms=5,
+            label=f"{LABELS[model]} median")
+    others = [m for m in models_in(rows) if m != model]
+    for i, other in enumerate(others):
+        part = rows[rows["model"] == other].sort_values("lead")
+        shift = pd.Timedelta(days=6 * (i // 2 + 1) * (-1) ** (i + 1))  # either side of the main median
+        ax.scatter(part["month"] + shift, part["median"], marker=MARKERS.get(other, "o"), s=30,
+                   color=COLORS.get(other, "k"), edgecolor="k", linewidth=0.4, zorder=3,
+                   label=f"{label(other)} median")
+    ax.axvline(issue, color="0.3", ls=":", lw=1.2)
+    ax.annotate(f"issued {month_name(issue)}", (issue, 1), xycoords=("data", "axes fraction"), xytext=(-4, -4),
+                textcoords="offset points", ha="right", va="top", fontsize=8, color="0.3")
+    span = (main["month"].max() - (obs.index.min() if len(obs) else issue)).days / 30.4
+    step = 3 if span <= 40 else 6
+    ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=range(1, 13, step)))
+    ax.xaxis.set_minor_locator(mdates.MonthLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
+    ax.yaxis.get_major_formatter().set_useOffset(False)
+    ax.set_xlim((obs.index.min() if len(obs) else issue) - pd.Timedelta(days=15),
+                main["month"].max() + pd.Timedelta(days=20))
+    ax.set_ylabel("groundwater level (m a.s.l.)")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"Well {well}{f' ({name})' if name else ''}: outlook issued {month_name(issue)}, "
+                 f"{LABELS[model]} with its intervals", fontsize=10)
+    fig.legend(loc="outside lower center", ncol=3 + len(levels) + len(others) - 1, fontsize=8)
+    return fig
+
+
+def coverage_figure(scores: pd.DataFrame, levels=(80, 95)) -> Figure:
+    """Test coverage of each interval over wells, per lead and model: boxes and one dot per well.
+
+    ``scores`` is ``models/forecast/scores.csv`` (:func:`gwtl.intervals.score_table`);
+    one row of panels per interval level, one column per lead, a dashed line
+    at the nominal level.
+    """
+    leads = sorted(int(h) for h in scores["lead"].unique())
+    models = models_in(scores)
+    fig = Figure(figsize=(1.2 + 3.3 * len(leads), 0.8 + 3.0 * len(levels)), layout="constrained")
+    axes = fig.subplots(len(levels), len(leads), sharey="row", squeeze=False)
+    rng = np.random.default_rng(0)
+    for row, level in zip(axes, levels):
+        for ax, lead in zip(row, leads):
+            data = [scores.loc[(scores["lead"] == lead) & (scores["model"] == m), f"coverage{level}"].dropna()
+                    .to_numpy(dtype=float) for m in models]
+            box = ax.boxplot(data, tick_labels=[label(m) for m in models], patch_artist=True, widths=0.55,
+                             showfliers=False, medianprops={"color": "k"})
+            for patch, model in zip(box["boxes"], models):
+                patch.set_facecolor(COLORS.get(model, "0.8"))
+                patch.set_alpha(0.45)
+            for i, d in enumerate(data, start=1):
+                ax.scatter(i + rng.uniform(-0.18, 0.18, len(d)), d, s=7, color="k", alpha=0.45, linewidths=0,
+                           zorder=3, label="one well" if i == 1 else None)
+            ax.axhline(level / 100, color="r", ls="--", lw=1, label="nominal level")
+            ax.set_title(f"{level} % interval, lead {lead} month{'s' if lead > 1 else ''}", fontsize=9)
+            ax.tick_params(axis="x", labelsize=8)
+            ax.grid(axis="y", alpha=0.3)
+        row[0].set_ylabel("share of test months inside the interval")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=2, fontsize=8)
+    fig.suptitle("Tested coverage of the intervals per well (test period; boxes: quartiles and median over wells)",
+                 fontsize=10)
     return fig
 
 
