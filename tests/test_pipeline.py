@@ -39,11 +39,17 @@ def test_reduced_pipeline_end_to_end(tmp_path):
     metrics = json.loads((project / "metrics.json").read_text())
     for model in ("tl", "tl_library", "it", "arx", "svr", "rf", "persistence"):
         assert -10 < metrics["test"]["lead1"]["nse_median"][model] <= 1
-    for name in ("data", "pretrain", "finetune", "library", "finetune_library", "strategies", "evaluate", "report"):
+    for name in ("data", "pretrain", "finetune", "library", "finetune_library", "strategies", "forecast", "evaluate",
+                 "report"):
         assert (project / "reports" / f"{name}.html").stat().st_size > 10_000
     assert all((project / "models" / "finetune" / str(w) / "model.pt").exists() for w in WELLS)
     assert (project / "reports" / "it_lstm.html").exists()
     assert "Running stage" not in again
+    outlook = pd.read_csv(project / "reports" / "forecast.csv", dtype={"well": str})
+    assert set(outlook["well"]) == set(map(str, WELLS)) and set(outlook["model"]) == {"tl", "it", "arx"}
+    for model in ("tl", "it", "arx"):
+        assert 0 < metrics["test"]["lead1"]["coverage80"][model] <= 1
+        assert metrics["test"]["lead3"]["width95"][model] > metrics["test"]["lead3"]["width80"][model] > 0
     strategies = pd.read_csv(project / "reports" / "strategies.csv")
     params = reduced_params(WELLS)
     expected = [f"{s}/{f}" for s in params["strategies"]["sources"] for f in params["strategies"]["finetune"]]

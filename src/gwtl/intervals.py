@@ -54,6 +54,22 @@ def conformal_quantile(scores, level: float) -> float:
     return float(scores[min(k, len(scores)) - 1])
 
 
+def expected_coverage(n: int, level: float) -> float:
+    """The coverage the rule gives under exchangeable months with ``n`` calibration months: ``k / (n + 1)``."""
+    return min(math.ceil((n + 1) * level / 100), n) / (n + 1)
+
+
+def error_by_split(table: pd.DataFrame, model: str, splits=("validation", "test")) -> pd.DataFrame:
+    """Mean absolute error of the median forecast (m) per lead (rows) and split (columns) of one model.
+
+    When the test errors are smaller than the validation errors the intervals
+    were calibrated on, they cover test months more often than nominal.
+    """
+    rows = table[(table["model"] == model) & table["split"].isin(splits) & table["observed"].notna()]
+    error = (rows["observed"] - rows["median"]).abs()
+    return error.groupby([rows["lead"], rows["split"]]).mean().unstack("split")[list(splits)]
+
+
 def calibrate(table: pd.DataFrame, levels, split: str = "validation") -> pd.DataFrame:
     """``q`` of every well, model, lead and level from the rows of ``split`` with an observation.
 
