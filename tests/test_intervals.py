@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwtl.intervals import (apply, band_quantiles, calibrate, conformal_quantile, interval_score, score_table,
-                            summary, weighted_interval_score)
+from gwtl.intervals import (apply, band_quantiles, calibrate, conformal_quantile, error_by_split, expected_coverage,
+                            interval_score, score_table, summary, weighted_interval_score)
 
 LEVELS = [80, 95]
 
@@ -106,3 +106,17 @@ def test_summary_gives_short_metric_keys():
     covered = ((rows["lower80"] <= rows["observed"]) & (rows["observed"] <= rows["upper80"])).mean()
     assert entry["coverage80"]["tl"] == pytest.approx(covered, abs=1e-4)
     assert not math.isnan(entry["nse_esp"]["tl"])
+
+
+def test_expected_coverage_is_the_rank_over_n_plus_one():
+    assert expected_coverage(60, 80) == pytest.approx(49 / 61)
+    assert expected_coverage(9, 95) == pytest.approx(9 / 10)  # too few months: the largest score
+
+
+def test_error_by_split_compares_validation_and_test_errors():
+    table = hindcasts(100, 100, 0.1, 0.0)
+    table.loc[table["split"] == "test", "observed"] = table["median"] + 0.05
+    errors = error_by_split(table, "tl")
+    assert list(errors.columns) == ["validation", "test"] and list(errors.index) == [1]
+    assert errors.loc[1, "test"] == pytest.approx(0.05)
+    assert errors.loc[1, "validation"] == pytest.approx(0.1 * np.sqrt(2 / np.pi), rel=0.2)
