@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +205,8 @@ def test_rules_of_the_layout():
                                      "discharge")] == ["sum", "sum", "sum", "sum", "mean", "mean"]
     assert not is_daily(pd.to_datetime(["2000-01-15", "2000-02-03", "2000-04-30"]))  # one value a month
     assert is_daily(pd.to_datetime(["2000-01-01", "2000-01-02"]))
+    # One stray row does not make a monthly series daily (it is named as an error instead).
+    assert not is_daily(pd.to_datetime(["2000-01-01", "2000-02-01", "2000-02-15", "2000-03-01"]))
 
 
 # --------------------------------------------------------------------------- errors
@@ -218,6 +221,15 @@ def test_rules_of_the_layout():
         ("forcings.csv", lambda t: t.replace("\n1990-01-02,", "\n1990-01-02,x", 1), r"forcings.csv: column precipitation: 1 row\(s\) \(line 3: 'x"),
         ("forcings.csv", lambda t: t.replace("1990-01-02", "1990-01-01", 1), r"repeat a date"),
         ("wells.csv", lambda t: t.replace("\n102,", "\n101,", 1), r"well id\(s\) \[101\] appear in more than one row"),
+        ("levels.csv", lambda t: re.sub(r"\n101,1995-03-01,[^\n]*", "\n101,1995-03-01,1000000000", t, count=1),
+         r"levels.csv: well 101: levels more than 20 interquartile ranges .*\(1995-03-01: 1e\+09\); correct or delete"),
+        ("levels.csv", lambda t: re.sub(r"\n102,1995-03-01,[^\n]*", "\n102,1995-03-01,-9999", t, count=1),
+         r"levels.csv: well 102: levels more than .*\(1995-03-01: -9999\)"),
+        ("forcings.csv", lambda t: re.sub(r"\n1990-01-02,[^,]*,", "\n1990-01-02,-500,", t, count=1),
+         r"forcings.csv: column precipitation: negative precipitation \(1990-01-02: -500\)"),
+        ("levels.csv", lambda t: t + "101,1995-03-15,20.5\n",
+         r"levels.csv: well 101: most months hold one row, so the series is read as monthly, but 1 month\(s\) hold "
+         r"several \(1995-03: 1995-03-01, 1995-03-15\); keep one row per month"),
     ],
 )
 def test_bad_files_fail_at_fetch_naming_file_and_line(layout, tmp_path, name, change, words):

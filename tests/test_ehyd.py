@@ -75,7 +75,7 @@ def test_missing_werte_line_is_an_error(ehyd_data, tmp_path):
 def test_non_numeric_value_is_an_error(ehyd_data, tmp_path):
     raw = (ehyd_data / GW).read_bytes().replace(b"271,62", b"27x,62")
     path = _write(tmp_path, raw)
-    with pytest.raises(EhydFormatError, match=r"line \d+: value '27x,62' is neither a number"):
+    with pytest.raises(EhydFormatError, match=r"line \d+: value '27x,62' is neither a finite number"):
         read_ehyd(path)
 
 

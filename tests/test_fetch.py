@@ -143,6 +143,76 @@ def test_mislabelled_file(ehyd_mirror, tmp_path):
         fetch(fetch_params(), tmp_path / "raw", source=str(ehyd_mirror))
 
 
+# -- plausibility, unreadable files, leftovers --------------------------------
+
+GW_336545 = "gw/Grundwasserstand-Monatsmittel-336545.csv"
+
+
+def edit(path: Path, old: bytes, new: bytes) -> None:
+    raw = path.read_bytes()
+    assert raw.count(old) == 1
+    path.write_bytes(raw.replace(old, new))
+
+
+@pytest.mark.parametrize(
+    "name, old, new, words",
+    [
+        (GW_336545, b"271,62", b"1000000000", r"groundwater station 336545: the file from .*336545.csv holds levels "
+                                              r"more than 20 interquartile ranges .* \(2012-08-01: 1e\+09\)"),
+        (GW_336545, b"271,62", b"-9999", r"station 336545: .*levels more than .*2012-08-01: -9999"),
+        (GW_336545, b"271,62", b"inf", r"station 336545: the file .* is corrupt: .*value 'inf' is neither a finite"),
+        ("nlv/N-Tagessummen-112300.csv", b";     1,9\n", b";  -500,0\n",
+         r"precipitation station 112300: .*negative precipitation \(1971-01-20: -500\)"),
+        ("nlv/N-Tagessummen-112300.csv", b";     1,9\n", b";  900,0\n",
+         r"more than 500 mm of precipitation in a day \(1971-01-20: 900\)"),
+    ],
+)
+def test_implausible_values_of_a_listed_station_fail_naming_file_date_and_value(ehyd_mirror, previous, name, old,
+                                                                                new, words):
+    edit(ehyd_mirror / name, old, new)
+    with pytest.raises(FetchError, match=words) as err:
+        fetch(fetch_params(), previous, source=str(ehyd_mirror))
+    assert "params.yaml" in str(err.value)  # says what to do
+    assert_untouched(previous)
+
+
+def test_an_unlisted_well_with_implausible_values_is_left_out_and_listed(ehyd_mirror, tmp_path):
+    params = fetch_params()
+    params["basin"]["wells"] = [336545]  # 310854 of the same area becomes an unlisted well
+    edit(ehyd_mirror / "gw" / "Grundwasserstand-Monatsmittel-310854.csv", b"271,62", b"-9999")
+    summary = fetch(params, tmp_path / "raw", source=str(ehyd_mirror))
+    skipped = {m["hzb"]: m["reason"] for m in summary["missing"]}
+    assert "levels more than 20 interquartile ranges" in skipped[310854] and "-9999" in skipped[310854]
+    assert not (tmp_path / "raw" / "gw" / "Grundwasserstand-Monatsmittel-310854.csv").exists()
+
+
+def test_an_unreadable_file_is_named(ehyd_mirror, tmp_path, monkeypatch):
+    """A file without read permission (simulated: tests may run as root, who reads any file)."""
+    copy = fetch_module._copy
+
+    def guarded(source: Path, target: Path) -> None:
+        if "310854" in source.name:
+            raise PermissionError(13, "Permission denied", str(source))
+        copy(source, target)
+
+    monkeypatch.setattr(fetch_module, "_copy", guarded)
+    with pytest.raises(FetchError, match=r"station 310854: .*310854.csv cannot be read \(permission denied\); "
+                                         r"make the file readable"):
+        fetch(fetch_params(), tmp_path / "raw", source=str(ehyd_mirror))
+    params = fetch_params()
+    params["basin"]["wells"] = [336545]  # 310854 becomes an unlisted well of the area
+    summary = fetch(params, tmp_path / "raw", source=str(ehyd_mirror))
+    assert "cannot be read" in {m["hzb"]: m["reason"] for m in summary["missing"]}[310854]
+
+
+def test_the_leftover_of_a_killed_fetch_is_removed_by_the_next(ehyd_mirror, tmp_path):
+    dest = tmp_path / "data" / "raw"
+    leftover = tmp_path / "data" / ".raw.k1ll3d.tmp"
+    (leftover / "gw").mkdir(parents=True)  # what a fetch killed in its kernel leaves behind
+    fetch(fetch_params(), dest, source=str(ehyd_mirror))
+    assert [p.name for p in dest.parent.iterdir()] == ["raw"]
+
+
 # -- download ------------------------------------------------------------------
 
 def test_download(ehyd_server, ehyd_mirror, tmp_path):

@@ -16,14 +16,15 @@ three UTF-8 CSV files, comma-separated, one header line:
     (groundwater level, e.g. m a.s.l.). Each well is either *monthly* (at most
     one row in every month: the value is that month's level, whatever its
     day; the first of the month is customary) or *daily* (more than one row
-    in some month: one row per calendar day, and the month's level is the
+    in most months: one row per calendar day, and the month's level is the
     mean of its days, missing when more than ``prepare.max_missing_days`` days
     are missing, as for eHYD discharge).
 ``forcings.csv``
     ``date`` plus one column per forcing, named as you like (e.g.
     ``precipitation``, ``temperature``); ``forecast.forcings`` names the
-    columns the models use. Daily (more than one row in some month: one row
-    per calendar day) or monthly (one row per month). Daily columns are
+    columns the models use. Daily (more than one row in most months: one row
+    per calendar day) or monthly (one row per month; a month with several rows
+    in a monthly file is an error that names them). Daily columns are
     brought to months with the missing-days rule of ``prepare``: a column
     named ``precipitation``, ``rain`` or ``rainfall`` (any case), or ending in
     ``_sum``, is **summed** (mean of the valid days times the days of the
@@ -36,11 +37,13 @@ point. Days or months are never filled here: ``prepare`` applies its gap rules
 (short-gap interpolation of levels within split periods) as for eHYD.
 
 ``fetch`` checks the three files (columns, dates, numbers, well ids, the ids of
-``basin.wells``) and copies them unchanged into ``data/raw/csv/``
+``basin.wells``, the plausibility of every value by the rules of
+:mod:`gwtl.plausible`, with ``precipitation``-like columns as precipitation and
+``discharge*`` columns as discharge) and copies them unchanged into ``data/raw/csv/``
 (:func:`fetch_into`); ``prepare`` reads them from there with
 :func:`read_csv_basin` and writes the same ``data/processed/`` as for eHYD
 (:func:`gwtl.prepare.prepare`). This module reads and checks the layout only
-and imports no other part of gwtl.
+and imports no other part of gwtl but :mod:`gwtl.plausible`.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from . import plausible
 
 FOLDER = "csv"  # inside data/raw
 FILES = ("wells.csv", "levels.csv", "forcings.csv")
@@ -116,8 +121,41 @@ def aggregation(name: str) -> str:
 
 
 def is_daily(dates: pd.DatetimeIndex | pd.Series) -> bool:
-    """Daily when some month holds more than one date; otherwise each date stands for its month."""
-    return bool(pd.DatetimeIndex(dates).to_period("M").duplicated().any())
+    """Daily when most months with a date hold more than one; otherwise each date stands for its month.
+
+    A majority rule, so that one stray row in a monthly series does not make
+    the whole series daily (:func:`monthly_problems` names such a row).
+    """
+    per_month = pd.DatetimeIndex(dates).dropna().to_period("M").value_counts()
+    return bool((per_month > 1).mean() > 0.5) if len(per_month) else False
+
+
+def monthly_problems(dates: pd.Series, what: str) -> list[str]:
+    """For a monthly series (:func:`is_daily` False): the months that hold more than one row, with their dates."""
+    dates = pd.Series(pd.DatetimeIndex(dates)).dropna()
+    months = dates.dt.to_period("M")
+    twice = months[months.duplicated(keep=False)]
+    if twice.empty:
+        return []
+    shown = "; ".join(f"{month}: {', '.join(dates[months == month].dt.strftime('%Y-%m-%d'))}"
+                      for month in twice.unique()[:5])
+    return [f"{what}: most months hold one row, so the series is read as monthly, but "
+            f"{twice.nunique()} month(s) hold several ({shown}); keep one row per month, or give a value "
+            "for every day to make the series daily"]
+
+
+def plausibility_problems(values: pd.Series, dates, kind: str, what: str) -> list[str]:
+    """:func:`gwtl.plausible.problems` of one series as messages that say what to do."""
+    series = pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(dates))
+    return [f"{what}: {found}; correct or delete these values (leave a cell empty where the value is missing)"
+            for found in plausible.problems(series, kind, daily=is_daily(series.index))]
+
+
+def forcing_kind(name: str) -> str:
+    """The plausibility rules of a forcing column: precipitation (summed columns), discharge, or other."""
+    if aggregation(name) == "sum":
+        return "precipitation"
+    return "discharge" if name.lower().startswith("discharge") else "other"
 
 
 # --------------------------------------------------------------------------- reading
@@ -251,6 +289,13 @@ def read_levels(path: str | Path, wells: pd.Index) -> pd.DataFrame:
     if twice.any():
         raise CsvLayoutError(f"{path.name}: {_lines(frame['id'] + ' ' + frame['date'], twice)} repeat a "
                              "well and date; keep one row per well and date")
+    for well, rows in table.groupby("id", sort=True):
+        what = f"{path.name}: well {well}"
+        if not is_daily(rows["date"]):
+            problems.extend(monthly_problems(rows["date"], what))
+        problems.extend(plausibility_problems(rows["level"], rows["date"], "level", what))
+    if problems:
+        raise CsvLayoutError("\n".join(problems))
     return table.sort_values(["id", "date"], kind="stable").reset_index(drop=True)
 
 
@@ -276,6 +321,12 @@ def read_forcings(path: str | Path) -> pd.DataFrame:
     if twice.any():
         problems.append(f"{path.name}: column date: {_lines(frame['date'], twice)} repeat a date; "
                         "keep one row per date")
+    if not problems and not is_daily(dates):
+        problems.extend(monthly_problems(dates, path.name))
+    if not problems:
+        for name in names:
+            problems.extend(plausibility_problems(table[name], dates, forcing_kind(name),
+                                                  f"{path.name}: column {name}"))
     if problems:
         raise CsvLayoutError("\n".join(problems))
     table.index = pd.DatetimeIndex(dates, name="date")

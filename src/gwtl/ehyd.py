@@ -172,9 +172,11 @@ def read_ehyd(path: str | Path) -> EhydSeries:
         else:
             try:
                 value = _number(cell)
+                if not np.isfinite(value):
+                    raise ValueError(cell)
             except ValueError:
                 raise EhydFormatError(
-                    f"{path}, line {n}: value {cell!r} is neither a number nor '{GAP}'; "
+                    f"{path}, line {n}: value {cell!r} is neither a finite number nor '{GAP}'; "
                     "the file is corrupt: delete it and fetch it again."
                 ) from None
         stamps.append(cells[0].strip())

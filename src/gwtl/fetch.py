@@ -12,8 +12,10 @@ Files come from a mirror folder (a copy of eHYD files) or from eHYD over HTTP.
 eHYD serves the products of a station as ``...?id=<id>&file=2``, ``file=3``, ...;
 the product behind a number varies by station, so the downloader reads each
 response's ``Content-Disposition`` file name and stops at the first response
-without one. Everything is built in a temporary sibling folder and swapped in
-at the end, so a failed fetch leaves the previous ``data/raw`` as it was.
+without one. Every value is checked by the rules of :mod:`gwtl.plausible`.
+Everything is built in a temporary sibling folder and swapped in at the end
+(:func:`gwtl.atomic.atomic_folder`), so a failed fetch leaves the previous
+``data/raw`` as it was, and the leftover of a killed one is removed by the next.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import http.client
 import json
 import os
 import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -32,12 +33,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from gwtl import csv_source
+from gwtl import csv_source, plausible
+from gwtl.atomic import atomic_folder
 from gwtl.catalog import KIND_NAMES, CatalogError, area_wells, catalog_path, read_catalog
 from gwtl.ehyd import EhydFormatError, read_ehyd
 
 PRODUCTS = {"gw": "Grundwasserstand-Monatsmittel", "nlv": "N-Tagessummen", "owf": "Q-Tagesmittel"}
 PARAM_KEYS = {"gw": "basin.wells", "nlv": "basin.rain_stations", "owf": "basin.gauges"}
+PLAUSIBILITY = {"gw": "level", "nlv": "precipitation", "owf": "discharge"}  # rules of gwtl.plausible
 MIRROR_ENV = "GWTL_EHYD_MIRROR"
 DEFAULT_MIRROR = Path("..") / "shared" / "data" / "ehyd"
 BACKOFF_S = 0.5      # wait before retry k is BACKOFF_S * 2**(k-1)
@@ -54,6 +57,10 @@ class _Unavailable(Exception):
 
 
 Unavailable = _Unavailable  # public name, raised by ``open_source(...).get``
+
+
+class _Unusable(Exception):
+    """A file of the source that cannot be used: unreadable, or holding implausible values (the message says why)."""
 
 
 class _Truncated(Exception):
@@ -302,6 +309,9 @@ def _validated(path: Path, kind: str, hzb: int, origin: str, fix: str) -> dict:
     if series.meta["hzb"] != hzb:
         raise FetchError(f"{origin}: holds station {series.meta['hzb']}, not {hzb}; "
                          "the source is mislabelled, fetch from another source.")
+    found = plausible.problems(series.values, PLAUSIBILITY[kind], daily=kind != "gw")
+    if found:
+        raise _Unusable(f"the file from {origin} holds {'; and '.join(found)} (rules of gwtl.plausible)")
     values = series.values.dropna()
     return {
         "values": int(values.size),
@@ -347,8 +357,24 @@ def _fetch_into(build: Path, source, basin: dict) -> dict:
                                  f"check {PARAM_KEYS[kind]} in params.yaml.") from None
             missing.append({**entry, "reason": str(why)})
             continue
-        files.append({**entry, "file": f"{kind}/{target.name}", "origin": origin,
-                      **_validated(target, kind, hzb, origin, source.fix)})
+        except PermissionError as err:
+            why = _Unusable(f"{err.filename or source.location} cannot be read (permission denied)")
+            if is_listed:
+                raise FetchError(f"{KIND_NAMES[kind]} station {hzb}: {why}; make the file readable "
+                                 f"(chmod a+r) or remove the station from {PARAM_KEYS[kind]} in params.yaml.") from None
+            missing.append({**entry, "reason": str(why)})
+            continue
+        try:
+            described = _validated(target, kind, hzb, origin, source.fix)
+        except _Unusable as why:
+            if is_listed:
+                raise FetchError(f"{KIND_NAMES[kind]} station {hzb}: {why}; correct these values at the source "
+                                 f"({source.fix}), or remove the station from {PARAM_KEYS[kind]} in "
+                                 "params.yaml.") from None
+            target.unlink()
+            missing.append({**entry, "reason": str(why)})
+            continue
+        files.append({**entry, "file": f"{kind}/{target.name}", "origin": origin, **described})
     counts = {kind: sum(f["kind"] == kind for f in files) for kind in PRODUCTS}
     return {
         "source": source.mode,
@@ -368,23 +394,6 @@ def _fetch_csv(build: Path, folder: Path, basin: dict) -> dict:
         return csv_source.fetch_into(build, folder, basin)
     except csv_source.CsvLayoutError as err:
         raise FetchError(f"data.source: {err}") from None
-
-
-def _swap_in(build: Path, dest: Path) -> None:
-    """Replace ``dest`` by ``build`` with renames; on failure ``dest`` stays as it was."""
-    old = None
-    if dest.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-        old.rmdir()
-        os.replace(dest, old)
-    try:
-        os.replace(build, dest)
-    except BaseException:
-        if old is not None:
-            os.replace(old, dest)
-        raise
-    if old is not None:
-        shutil.rmtree(old)
 
 
 def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None) -> dict:
@@ -411,14 +420,16 @@ def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None
         "download"), ``location`` (mirror folder or URL pattern), ``area``,
         ``area_name``, ``catalogs`` (kind -> origin), ``counts`` (files per kind and
         missing), ``files`` (kind, hzb, name, listed, file, origin, values, first,
-        last) and ``missing`` (unlisted area wells without a monthly file: kind,
-        hzb, name, listed, reason).
+        last) and ``missing`` (unlisted area wells that were not fetched: no
+        monthly file, an unreadable file, or implausible values by the rules of
+        :mod:`gwtl.plausible`; kind, hzb, name, listed, reason).
 
     Raises
     ------
     FetchError
         For listed ids that the catalogs or the source do not know, listed wells of
-        another area, corrupt files and failed downloads. ``dest`` is then unchanged.
+        another area, corrupt, unreadable or implausible files of listed stations and
+        failed downloads. ``dest`` is then unchanged.
     """
     data, basin = params["data"], params["basin"]
     setting = data["source"] if source is None else source
@@ -434,18 +445,10 @@ def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
         raise FetchError(f"{dest} exists and is not a folder; move it away and fetch again.")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{dest.name}.fetch-", dir=dest.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(build, 0o777 & ~umask)  # mkdtemp makes it private; data/raw is an ordinary folder
-    try:
+    with atomic_folder(dest) as build:  # a killed fetch leaves a temporary sibling that the next one removes
         summary = fill(build)
         (build / "fetch.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n",
                                           encoding="utf-8")
-        _swap_in(build, dest)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
     return {**summary, "dest": str(dest)}
 
 
