@@ -214,7 +214,7 @@ def run_forecast(params: dict | str | Path, processed: str | Path | Processed = 
 
     Wells run side by side in worker processes (:mod:`gwtl.parallel`).
     """
-    params = validate(load_params(params) if isinstance(params, (str, Path)) else params)
+    params = load_params(params) if isinstance(params, (str, Path)) else validate(params)
     data = processed if isinstance(processed, Processed) else load_processed(processed)
     wells = listed_wells(params, data)
     check_models(params, wells, models)
