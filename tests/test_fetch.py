@@ -273,3 +273,22 @@ def test_failing_download_leaves_nothing_half_written(ehyd_server, previous, mod
     assert "127.0.0.1" in str(err.value)
     assert ehyd_server.hits("owf?id=211466&file=2" if name.startswith("Q") else "cat=nlv") == 3
     assert_untouched(previous)
+
+
+# -- the source manifest (stage source) ----------------------------------------
+
+def test_the_source_manifest_changes_exactly_when_a_source_file_does(ehyd_mirror, tmp_path):
+    params = fetch_params(source=str(ehyd_mirror))
+    out = tmp_path / "data" / "source.json"
+    first = fetch_module.write_source_manifest(params, out)
+    text = out.read_text()
+    assert set(first["files"]) >= {"catalog/messstellen_gw.csv", GW_336545, "nlv/N-Tagessummen-112300.csv"}
+    fetch_module.write_source_manifest(params, out)
+    assert out.read_text() == text  # an unchanged source gives the same manifest: nothing downstream reruns
+    edit(ehyd_mirror / GW_336545, b"271,62", b"271,63")
+    changed = fetch_module.write_source_manifest(params, out)
+    assert [k for k in first["files"] if first["files"][k] != changed["files"][k]] == [GW_336545]
+    download = fetch_module.source_manifest(fetch_params(source="download"))
+    assert download["source"] == "download" and "dvc repro -f fetch" in download["checked"]
+    with pytest.raises(FetchError, match="mirror folder .* not found"):
+        fetch_module.source_manifest(fetch_params(source=str(tmp_path / "nowhere")))

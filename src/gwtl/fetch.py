@@ -20,6 +20,7 @@ Everything is built in a temporary sibling folder and swapped in at the end
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -450,6 +451,62 @@ def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None
         (build / "fetch.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n",
                                           encoding="utf-8")
     return {**summary, "dest": str(dest)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_manifest(params: dict) -> dict:
+    """What the source of ``data.source`` holds now: the manifest the stage ``source`` writes.
+
+    A local source (an eHYD mirror, or the folder of the CSV layout) is listed
+    file by file with its SHA-256, so that ``dvc repro`` sees a changed file,
+    fetches again, and reruns the later stages only when ``data/raw`` changed.
+    For eHYD the mirror's ``catalog``, ``gw``, ``nlv`` and ``owf`` folders are
+    listed whole. Downloads are not checked (that would mean downloading
+    everything on every ``dvc repro``): the manifest names the URLs, and
+    ``dvc repro -f fetch`` downloads again.
+
+    Raises
+    ------
+    FetchError
+        When the source cannot be found or a file of it cannot be read.
+    """
+    data = params["data"]
+    if data.get("format", "ehyd") == "csv":
+        try:
+            folder = csv_source.source_folder(data["source"])
+        except csv_source.CsvLayoutError as err:
+            raise FetchError(str(err)) from None
+        mode, files = "csv", [folder / name for name in csv_source.FILES if (folder / name).is_file()]
+    else:
+        mode, folder = resolve_source(data["source"])
+        if mode == "download":
+            return {"source": "download", "url": data["url"], "catalog_url": data["catalog_url"],
+                    "checked": "not checked: `dvc repro -f fetch` downloads again"}
+        files = sorted(p for kind in ("catalog", *PRODUCTS) for p in (folder / kind).glob("*") if p.is_file())
+    try:
+        hashes = {p.relative_to(folder).as_posix(): _sha256(p) for p in files}
+    except PermissionError as err:
+        raise FetchError(f"{err.filename}: cannot be read (permission denied); make the file readable "
+                         "(chmod a+r) or remove it from the source") from None
+    return {"source": mode, "location": str(folder), "files": hashes}
+
+
+def write_source_manifest(params: dict, out: str | Path = "data/source.json") -> dict:
+    """Write :func:`source_manifest` to ``out`` (atomically; the same text while the source is unchanged)."""
+    manifest = source_manifest(params)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+    return manifest
 
 
 def summary_table(summary: dict) -> pd.DataFrame:
