@@ -234,10 +234,10 @@ def test_evaluate_and_figures_show_the_library_when_present(tmp_path):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("clusters", 0, "library.clusters: must be a whole number >= 1"),
-    ("trials", 0, "library.trials: must be a whole number >= 1"),
-    ("external", "models/pretrain", "library.external: must be a list of folders"),
-    ("external", ["/no/such/folder"], "library.external: folder /no/such/folder not found"),
+    ("clusters", 0, "library.clusters: 0 — must be a whole number >= 1"),
+    ("trials", 0, "library.trials: 0 — must be a whole number >= 1"),
+    ("external", "models/pretrain", "library.external: 'models/pretrain' — must be a list of folders"),
+    ("external", ["/no/such/folder"], r"library.external: \['/no/such/folder'\] — .*folder /no/such/folder not found"),
 ])
 def test_library_params_are_checked(key, value, message):
     from gwtl.params import ParamsError, validate
