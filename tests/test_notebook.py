@@ -1,8 +1,10 @@
-"""The notebook runner: parameters reach the notebook; failures leave no output behind."""
+"""The notebook runner: parameters reach the notebook; failures leave no output behind; bad
+command lines (unknown -p, an output that is the source or not a notebook) are refused before running."""
 
 import nbformat
 import pytest
 
+from gwtl import kernel_pool, notebook
 from gwtl.notebook import main
 
 
@@ -45,3 +47,84 @@ def test_cell_output_is_streamed(tmp_path, capsys):
     main([str(source), str(out), "-p", "x", "21"])
     streamed = capsys.readouterr()
     assert "value 42" in streamed.out and "careful" in streamed.err
+
+
+# --------------------------------------------------------------------------- refused before running
+
+
+@pytest.fixture
+def nothing_runs(monkeypatch):
+    """Neither the warm-kernel path nor the cold path may start: the checks come before both."""
+    def run(*args, **kwargs):
+        raise AssertionError("the notebook was run")
+    monkeypatch.setattr(kernel_pool, "run_warm", run)
+    monkeypatch.setattr(notebook, "run_notebook", run)
+
+
+def refused(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code not in (0, None)
+    return capsys.readouterr().err
+
+
+def test_unknown_parameter_is_refused_naming_the_notebooks_parameters(tmp_path, capsys, nothing_runs):
+    source, out = tmp_path / "nb.ipynb", tmp_path / "reports" / "run.ipynb"
+    write_notebook(source, "print(x)")
+    err = refused([str(source), str(out), "-p", "x", "2", "-p", "wel", "310862"], capsys)
+    assert "-p wel" in err and f"notebook {source} has no parameter 'wel'" in err
+    assert "its parameters (the cell tagged parameters) are x, name" in err
+    assert not out.parent.exists()
+
+
+def test_parameter_of_a_notebook_without_a_parameters_cell_is_refused(tmp_path, capsys, nothing_runs):
+    source, out = tmp_path / "nb.ipynb", tmp_path / "reports" / "run.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, source)
+    err = refused([str(source), str(out), "-p", "x", "2"], capsys)
+    assert "-p x" in err and "has no cell tagged parameters" in err
+
+
+def test_output_that_is_the_source_notebook_is_refused(tmp_path, capsys, nothing_runs):
+    source = tmp_path / "nb.ipynb"
+    write_notebook(source, "print(x)")
+    before = source.read_bytes()
+    (tmp_path / "sub").mkdir()
+    for output in (source, tmp_path / "sub" / ".." / "nb.ipynb"):
+        err = refused([str(source), str(output)], capsys)
+        assert f"output {output} is the source notebook {source}" in err and "overwrite" in err
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["run.html", "run.txt", "run"])
+def test_output_that_is_not_a_notebook_is_refused(tmp_path, capsys, nothing_runs, name):
+    source, out = tmp_path / "nb.ipynb", tmp_path / "reports" / name
+    write_notebook(source, "print(x)")
+    out.parent.mkdir()
+    out.write_text("<html>kept</html>")
+    err = refused([str(source), str(out)], capsys)
+    assert f"output {out} is not an .ipynb file" in err
+    assert out.read_text() == "<html>kept</html>"
+
+
+def test_notebook_parameters_are_the_names_assigned_in_the_tagged_cell(tmp_path):
+    source = tmp_path / "nb.ipynb"
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("a = 1  # comment\nb: int = 2\nc, d = 3, 4\nimport os\n")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_code_cell("e = 5"), cell]
+    nbformat.write(nb, source)
+    assert notebook.notebook_parameters(source) == ["a", "b", "c", "d"]
+
+
+def test_failed_stage_says_how_to_restore_its_outputs(tmp_path, monkeypatch):
+    """Under `dvc repro` (DVC_STAGE set), the error says that `dvc checkout <stage>` brings the outputs back."""
+    monkeypatch.setenv("DVC_STAGE", "prepare")
+    source, out = tmp_path / "nb.ipynb", tmp_path / "reports" / "run.ipynb"
+    write_notebook(source, "raise RuntimeError('boom')")
+    with pytest.raises(Exception, match="boom") as failed:
+        main([str(source), str(out), "--quiet"])
+    notes = getattr(failed.value, "__notes__", [])
+    assert any("removed the previous outputs of stage 'prepare'" in n and "`dvc checkout prepare`" in n
+               for n in notes), notes
