@@ -15,6 +15,7 @@ file by path)::
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Stages that run on every ``dvc repro`` (``always_changed``): the check of the data source.
+ALWAYS_RUN = ("source",)
 #: The offline eHYD mirror: GWTL_EHYD_MIRROR, else ../shared/data/ehyd beside the project.
 MIRROR = Path(os.environ.get("GWTL_EHYD_MIRROR", ROOT.parent / "shared" / "data" / "ehyd"))
 
@@ -107,3 +110,13 @@ def stop_kernel_pool(project: Path, env: dict[str, str]) -> None:
     """Stop the warm kernel pool server of ``project`` (it would idle for two minutes)."""
     subprocess.run([sys.executable, "-m", "gwtl.kernel_pool", "stop"], cwd=project, env=env,
                    capture_output=True)
+
+
+def stages_run(output: str) -> list[str]:
+    """The stages a ``dvc repro`` output says it ran, in order."""
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+def did_work(output: str) -> bool:
+    """Whether a ``dvc repro`` ran any stage besides those of :data:`ALWAYS_RUN` (a no-op runs only them)."""
+    return any(stage not in ALWAYS_RUN for stage in stages_run(output))

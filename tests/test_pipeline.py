@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from pipeline_copy import MIRROR, copy_project, pipeline_env, reduced_params, stop_kernel_pool
+from pipeline_copy import MIRROR, copy_project, did_work, pipeline_env, reduced_params, stop_kernel_pool
 
 WELLS = [310854, 311001, 329144]
 
@@ -44,7 +44,7 @@ def test_reduced_pipeline_end_to_end(tmp_path):
         assert (project / "reports" / f"{name}.html").stat().st_size > 10_000
     assert all((project / "models" / "finetune" / str(w) / "model.pt").exists() for w in WELLS)
     assert (project / "reports" / "it_lstm.html").exists()
-    assert "Running stage" not in again
+    assert not did_work(again), again  # only the check of the data source runs again
     outlook = pd.read_csv(project / "reports" / "forecast.csv", dtype={"well": str})
     assert set(outlook["well"]) == set(map(str, WELLS)) and set(outlook["model"]) == {"tl", "it", "arx"}
     for model in ("tl", "it", "arx"):

@@ -7,7 +7,9 @@
   finished.
 * Corrupt raw files in the data source (a mirror folder) and bad params.yaml values
   make `dvc repro` fail with a message that names the file, station or key and says
-  what to do, and leave no half-written output.
+  what to do, and leave no half-written output. params.yaml is checked as a whole by
+  the first stage, ``params``, so a typo (an unknown key or section) costs no stage
+  its previous outputs; a failed stage's message says how to restore them.
 * Forced reruns of ``pretrain`` and ``finetune`` with the same seed give
   byte-identical models and predictions.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,7 +33,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from pipeline_copy import MIRROR, copy_project, pipeline_env, reduced_params, stop_kernel_pool, write_params
+from pipeline_copy import (ALWAYS_RUN, MIRROR, copy_project, pipeline_env, reduced_params, stop_kernel_pool,
+                           write_params)
 
 WELLS = [310854, 311001, 329144]
 BUDGETS = {"pretrain__trials": 2, "train__max_epochs": 5, "ensemble__members": 1,
@@ -83,7 +87,11 @@ def assert_absent_or_same(now: dict, before: dict, context: str) -> None:
 
 
 def status(project: Path, env: dict, *targets: str) -> str:
-    return dvc(project, env, "status", *targets).output
+    """``dvc status`` without the entries of the stages that run on every repro (always changed)."""
+    text = dvc(project, env, "status", *targets).output
+    for stage in ALWAYS_RUN:
+        text = text.replace(f"{stage}:\n\talways changed\n", "")
+    return text.strip() or "Data and pipelines are up to date."
 
 
 def repro_killed(project: Path, env: dict, args: list[str], when: Callable[[str], bool],
@@ -360,6 +368,7 @@ def test_corrupt_source_file_fails_naming_it(sourced, case):
     now = outputs(project, outs)
     failed = "prepare" if case == "cut-lines" else "fetch"
     assert f"failed to reproduce '{failed}'" in done.output
+    assert f"`dvc checkout {failed}` restores them" in done.output  # how to get the deleted outputs back
     if failed == "prepare":  # fetch could not tell the shorter file from a real one and finished
         assert now["data/raw"] is not None and now["data/raw"] != before["data/raw"]
         assert "up to date" in status(project, env, "fetch")
@@ -374,11 +383,11 @@ def test_corrupt_source_file_fails_naming_it(sourced, case):
     assert "up to date" in status(project, env, "prepare")
 
 
-@pytest.mark.parametrize("section, key, value, stage", [
-    ("prepare", "max_gap_month", 2, "prepare"),  # a misspelt key
-    ("forecast", "leads", [0, 1], None),  # lead 0: any model stage may come first
+@pytest.mark.parametrize("section, key, value", [
+    ("prepare", "max_gap_month", 2),  # a misspelt key
+    ("forecast", "leads", [0, 1]),  # lead 0: read by the model stages only
 ])
-def test_bad_params_fail_before_any_work(sourced, section, key, value, stage):
+def test_bad_params_fail_before_any_work(sourced, section, key, value):
     project, env, _ = sourced
     good = (project / "params.yaml").read_text()
     params = yaml.safe_load(good)
@@ -393,11 +402,65 @@ def test_bad_params_fail_before_any_work(sourced, section, key, value, stage):
         (project / "params.yaml").write_text(good)
     assert done.returncode != 0
     assert f"params.yaml: {section}.{key}:" in done.output, done.output[-3000:]
-    assert "ParamsError" in done.output
+    assert "Nothing else was run or changed" in done.output
     assert done.output.count("Running stage") == 1, done.output[-3000:]  # DVC stops at the first failure
-    if stage:
-        assert f"failed to reproduce '{stage}'" in done.output
+    assert "failed to reproduce 'params'" in done.output  # the first stage checks the whole of params.yaml
     assert "trial " not in done.output and seconds < 60  # no training started
     assert_absent_or_same(outputs(project, ["data/raw", "data/processed"]), before, f"{section}.{key}")
     dvc(project, env, "checkout", "--with-deps", "prepare")
     assert "up to date" in status(project, env, "prepare")
+
+
+def test_params_are_checked_before_any_stage_deletes_its_outputs(sourced):
+    """A typo in params.yaml (a key of a section, or a whole section) fails the first stage, ``params``,
+    before DVC deletes any other stage's outputs; with params.yaml restored no other stage reruns."""
+    project, env, _ = sourced
+    dvc(project, env, "repro", "prepare")  # up to date with the mirror, whatever the tests before did
+    good = (project / "params.yaml").read_text()
+    outs = ["data/raw", "data/processed", "reports/fetch.ipynb", "reports/data.ipynb", "reports/data.html"]
+    before = outputs(project, outs)
+    assert all(before.values()), before
+    typos = {"prepare.min_coverge": lambda p: p["prepare"].update(min_coverge=0.95),
+             "pretrian": lambda p: p.update(pretrian={"trials": 3})}  # before: "up to date"
+    for key, typo in typos.items():
+        params = yaml.safe_load(good)
+        typo(params)
+        write_params(project, params)
+        try:
+            done = dvc(project, env, "repro", "prepare", ok=False)
+        finally:
+            (project / "params.yaml").write_text(good)
+        assert done.returncode != 0, done.output[-3000:]
+        assert f"params.yaml: {key}: unknown" in done.output, done.output[-3000:]
+        assert "failed to reproduce 'params'" in done.output and done.output.count("Running stage") == 1
+        assert "Nothing else was run or changed" in done.output
+        assert outputs(project, outs) == before, key  # byte for byte
+
+    done = dvc(project, env, "repro", "prepare")  # params.yaml as it was: at most the check itself reruns
+    assert "Running stage 'fetch'" not in done.output and "Running stage 'prepare'" not in done.output, done.output
+    assert outputs(project, outs) == before
+    assert "up to date" in status(project, env, "--with-deps", "prepare")
+
+
+def test_a_changed_source_file_is_fetched_again(sourced):
+    """The stage source checks the mirror on every repro: an edit is fetched, an unchanged mirror reruns nothing."""
+    project, env, mirror = sourced
+    done = dvc(project, env, "repro", "prepare")
+    assert "Running stage 'source'" in done.output  # always checked
+    assert "Running stage 'fetch'" not in done.output and "Running stage 'prepare'" not in done.output, done.output
+    before = outputs(project, ["data/raw"])
+    path = mirror / "gw" / GW.format(WELLS[0])
+    original = path.read_bytes()
+    start = original.index(b"Werte:")
+    value = re.compile(rb";\s+(\d+),(\d\d)").search(original, start)
+    cents = int(value.group(2))
+    edited = original[:value.start(2)] + b"%02d" % ((cents + 1) % 100) + original[value.end(2):]
+    try:
+        path.write_bytes(edited)
+        done = dvc(project, env, "repro", "prepare")
+        assert "Running stage 'fetch'" in done.output and "Running stage 'prepare'" in done.output, done.output
+        assert outputs(project, ["data/raw"]) != before
+    finally:
+        path.write_bytes(original)
+    dvc(project, env, "repro", "prepare")
+    assert outputs(project, ["data/raw"]) == before

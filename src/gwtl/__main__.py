@@ -1,4 +1,4 @@
-"""``python -m gwtl basin AREA``: see :mod:`gwtl.cli`."""
+"""``python -m gwtl basin AREA``, ``python -m gwtl check-params params.yaml``: see :mod:`gwtl.cli`."""
 
 import sys
 

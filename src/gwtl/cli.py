@@ -1,4 +1,10 @@
-"""Command line of gwtl: ``gwtl basin AREA`` (also ``python -m gwtl basin AREA``)."""
+"""Command line of gwtl (also ``python -m gwtl``).
+
+``gwtl basin AREA`` chooses the basin of an eHYD area and writes it into params.yaml;
+``gwtl check-params params.yaml`` validates the whole file (the first stage of dvc.yaml,
+on which every other stage depends through ``fetch``); ``gwtl source-manifest`` lists
+what the data source holds now (the stage ``source``, :func:`gwtl.fetch.source_manifest`).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from .basin import BasinError, basin_block, basin_params_text, choose_basin, report, write_basin
-from .fetch import FetchError
 from .params import ParamsError, load_params
 
 
@@ -30,10 +34,52 @@ def _parser() -> argparse.ArgumentParser:
     basin.add_argument("--source", default=None,
                        help="override data.source: auto, download or a mirror folder")
     basin.add_argument("--dry-run", action="store_true", help="print the choice, do not write params.yaml")
+    check = commands.add_parser(
+        "check-params", help="validate params.yaml (the first stage of dvc.yaml)",
+        description="Validate the whole of params.yaml: unknown sections and keys, types, ranges and the rules "
+                    "that tie keys together. When it is valid, write OUT (always the same text, so that the "
+                    "stages after it do not rerun); when not, name every bad key and exit 1.")
+    check.add_argument("params", nargs="?", default="params.yaml", help="params file (default: %(default)s)")
+    check.add_argument("--out", default=CHECKED, help="file written when the params are valid (default: %(default)s)")
+    source = commands.add_parser(
+        "source-manifest", help="list what the data source holds now (the stage source of dvc.yaml)",
+        description="Write the SHA-256 of every file of the local source of data.source (an eHYD mirror or the "
+                    "folder of the CSV layout) to OUT, so that dvc repro fetches again when a file changed; "
+                    "downloads are named, not checked.")
+    source.add_argument("params", nargs="?", default="params.yaml", help="params file (default: %(default)s)")
+    source.add_argument("--out", default="data/source.json", help="manifest to write (default: %(default)s)")
     return parser
 
 
+CHECKED = "data/params.ok"  # the output of the stage params of dvc.yaml
+CHECKED_TEXT = "params.yaml is valid\n"  # constant: a valid change of params.yaml reruns no other stage by itself
+
+
+def _check_params(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    try:
+        load_params(args.params)
+    except ParamsError as err:
+        out.unlink(missing_ok=True)
+        raise ParamsError(f"{err}\nNothing else was run or changed: every stage's outputs are as they were. "
+                          f"Fix {args.params} and run `dvc repro` again.") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(CHECKED_TEXT, encoding="utf-8")
+    tmp.replace(out)
+    print(f"{args.params} is valid; wrote {out}")
+
+
+def _source_manifest(args: argparse.Namespace) -> None:
+    from .fetch import write_source_manifest
+
+    manifest = write_source_manifest(load_params(args.params), args.out)
+    print(f"{manifest['source']} source: {len(manifest.get('files', []))} files listed in {args.out}")
+
+
 def _basin(args: argparse.Namespace) -> None:
+    from .basin import basin_block, basin_params_text, choose_basin, report, write_basin
+
     params = load_params(args.params)
     choice = choose_basin(params, args.area, radius_rain_km=args.radius_rain,
                           radius_gauge_km=args.radius_gauge, source=args.source, gauges=args.gauge)
@@ -51,10 +97,20 @@ def _basin(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 error with a message on stderr)."""
     args = _parser().parse_args(argv)
+    errors: tuple[type[Exception], ...] = (ParamsError,)
+    if args.command != "check-params":  # imported here: check-params, the first stage of dvc.yaml, stays quick
+        from .basin import BasinError
+        from .fetch import FetchError
+
+        errors += (BasinError, FetchError)
     try:
         if args.command == "basin":
             _basin(args)
-    except (BasinError, FetchError, ParamsError) as err:
+        elif args.command == "check-params":
+            _check_params(args)
+        elif args.command == "source-manifest":
+            _source_manifest(args)
+    except errors as err:
         print(f"gwtl {args.command}: error: {err}", file=sys.stderr)
         return 1
     return 0
