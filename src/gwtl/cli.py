@@ -34,20 +34,18 @@ def _parser() -> argparse.ArgumentParser:
     basin.add_argument("--source", default=None,
                        help="override data.source: auto, download or a mirror folder")
     basin.add_argument("--dry-run", action="store_true", help="print the choice, do not write params.yaml")
-    check = commands.add_parser(
-        "check-params", help="validate params.yaml (the first stage of dvc.yaml)",
-        description="Validate the whole of params.yaml: unknown sections and keys, types, ranges and the rules "
-                    "that tie keys together. When it is valid, write OUT (always the same text, so that the "
-                    "stages after it do not rerun); when not, name every bad key and exit 1.")
-    check.add_argument("params", nargs="?", default="params.yaml", help="params file (default: %(default)s)")
-    check.add_argument("--out", default=CHECKED, help="file written when the params are valid (default: %(default)s)")
-    source = commands.add_parser(
-        "source-manifest", help="list what the data source holds now (the stage source of dvc.yaml)",
-        description="Write the SHA-256 of every file of the local source of data.source (an eHYD mirror or the "
-                    "folder of the CSV layout) to OUT, so that dvc repro fetches again when a file changed; "
-                    "downloads are named, not checked.")
-    source.add_argument("params", nargs="?", default="params.yaml", help="params file (default: %(default)s)")
-    source.add_argument("--out", default="data/source.json", help="manifest to write (default: %(default)s)")
+    for name, out, short, long in (
+            ("check-params", CHECKED, "validate params.yaml (the first stage of dvc.yaml)",
+             "Validate the whole of params.yaml: unknown sections and keys, types, ranges and the rules that tie "
+             "keys together. When it is valid, write OUT (always the same text, so that the stages after it do "
+             "not rerun); when not, name every bad key and exit 1."),
+            ("source-manifest", "data/source.json", "list what the data source holds now (the stage source of dvc.yaml)",
+             "Write the SHA-256 of every file of the local source of data.source (an eHYD mirror or the folder of "
+             "the CSV layout) to OUT, so that dvc repro fetches again when a file changed; downloads are named, "
+             "not checked.")):
+        command = commands.add_parser(name, help=short, description=long)
+        command.add_argument("params", nargs="?", default="params.yaml", help="params file (default: %(default)s)")
+        command.add_argument("--out", default=out, help="file to write (default: %(default)s)")
     return parser
 
 
