@@ -128,3 +128,21 @@ def test_failed_stage_says_how_to_restore_its_outputs(tmp_path, monkeypatch):
     notes = getattr(failed.value, "__notes__", [])
     assert any("removed the previous outputs of stage 'prepare'" in n and "`dvc checkout prepare`" in n
                for n in notes), notes
+
+
+def test_the_html_report_shows_text_tables_and_figures_but_no_code(tmp_path):
+    source, out = tmp_path / "nb.ipynb", tmp_path / "reports" / "run.ipynb"
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("x = 1")
+    params.metadata["tags"] = ["parameters"]
+    figure = ("from matplotlib.figure import Figure\nfrom gwtl.figures import as_image\n"
+              "fig = Figure(figsize=(2, 2)); fig.add_subplot().plot([0, x]); as_image(fig)")
+    nb.cells = [nbformat.v4.new_markdown_cell("# A title\n\nSome text."), params,
+                nbformat.v4.new_code_cell("secret_variable_name = 41 + x\nprint('answer', secret_variable_name)"),
+                nbformat.v4.new_code_cell(figure)]
+    nbformat.write(nb, source)
+    main([str(source), str(out), "--quiet"])
+    html = out.with_suffix(".html").read_text()
+    assert "A title" in html and "answer 42" in html and "data:image/png;base64," in html
+    assert "secret_variable_name" not in html and "In&nbsp;[" not in html  # no code, no prompts
+    assert "secret_variable_name" in out.read_text()  # the executed notebook keeps the code

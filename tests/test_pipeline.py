@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pipeline_copy import MIRROR, copy_project, did_work, pipeline_env, reduced_params, stop_kernel_pool
+from report_check import CHROMIUM, report_problems
 
 WELLS = [310854, 311001, 329144]
 
@@ -45,6 +46,11 @@ def test_reduced_pipeline_end_to_end(tmp_path):
     assert all((project / "models" / "finetune" / str(w) / "model.pt").exists() for w in WELLS)
     assert (project / "reports" / "it_lstm.html").exists()
     assert not did_work(again), again  # only the check of the data source runs again
+    if CHROMIUM is not None:  # every report as a reader's browser shows it (tests/test_reports.py without Chromium)
+        figures = {"report": 5, "forecast": 5, "finetune": 2, "strategies": 1}  # at least
+        broken = [p for html in sorted((project / "reports").glob("*.html"))
+                  for p in report_problems(html, figures.get(html.stem, 0))]
+        assert broken == []
     outlook = pd.read_csv(project / "reports" / "forecast.csv", dtype={"well": str})
     assert set(outlook["well"]) == set(map(str, WELLS)) and set(outlook["model"]) == {"tl", "it", "arx"}
     for model in ("tl", "it", "arx"):

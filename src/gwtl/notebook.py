@@ -49,11 +49,12 @@ def _value(text: str):
 def _html_exporter():
     from nbconvert import HTMLExporter
 
-    return HTMLExporter()
+    # A report for a reader: text, tables and figures; the code stays in the executed notebook.
+    return HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
 
 
 def render_html(notebook: Path, html: Path) -> None:
-    """Export an executed notebook to standalone HTML (code cells hidden by input prompt)."""
+    """Export an executed notebook to standalone HTML without its code (the ``.ipynb`` keeps it)."""
     import nbformat
 
     body, _ = _html_exporter().from_notebook_node(nbformat.read(notebook, as_version=4))
