@@ -53,7 +53,7 @@ from .esp import esp_inputs, forecast_samples
 from .intervals import apply, band_quantiles, calibrate, score_table, summary
 from .parallel import map_in_processes
 from .params import load_params, validate
-from .predictions import prediction_table
+from .predictions import prediction_table, write_predictions
 from .processed import Processed, load_processed
 from .train import predict, set_threads
 from .transfer import listed_wells, load_members
@@ -231,13 +231,9 @@ def run_forecast(params: dict | str | Path, processed: str | Path | Processed = 
     metrics = summary(hindcast, levels)
     outlook = outlook_table(hindcast, data, levels)
     with atomic_folder(out) as tmp:
-        hindcast.to_csv(tmp / "hindcast.csv", index=False, date_format="%Y-%m-%d", float_format="%.4f")
+        write_predictions(hindcast, tmp / "hindcast.csv")
         calibration.to_csv(tmp / "calibration.csv", index=False, float_format="%.5g")
         scores.to_csv(tmp / "scores.csv", index=False, float_format="%.5g")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    report = Path(report)
-    report.parent.mkdir(parents=True, exist_ok=True)
-    tmp_report = report.with_name(report.name + ".tmp")
-    outlook.to_csv(tmp_report, index=False, date_format="%Y-%m-%d", float_format="%.4f")
-    tmp_report.replace(report)
+    write_predictions(outlook, report)
     return ForecastResult(outlook, hindcast, calibration, scores, metrics)
