@@ -49,7 +49,7 @@ import yaml
 from .catalog import ENCODING as CATALOG_ENCODING
 from .catalog import CatalogError, area_wells, catalog_path, read_catalog, stations_near
 from .ehyd import EhydFormatError, read_ehyd
-from .fetch import PRODUCTS, FetchError, Unavailable, data_filename, open_source
+from .fetch import PRODUCTS, FetchError, Unavailable, Unusable, data_filename, open_source
 from .params import validate
 from .prepare import PrepareError, coverage, daily_values, month_index, monthly_from_daily, monthly_values
 
@@ -147,6 +147,8 @@ class _Files:
             self.source.get(kind, hzb, target)
         except Unavailable as why:
             return f"no {PRODUCTS[kind]} file: {why}"
+        except Unusable as why:
+            return f"unusable file: {why}"
         try:
             series = read_ehyd(target)
         except EhydFormatError as err:

@@ -61,7 +61,17 @@ Unavailable = _Unavailable  # public name, raised by ``open_source(...).get``
 
 
 class _Unusable(Exception):
-    """A file of the source that cannot be used: unreadable, or holding implausible values (the message says why)."""
+    """A file of the source that cannot be used: unreadable, or holding implausible values.
+
+    The message says why, ``fix`` what to do about the file.
+    """
+
+    def __init__(self, why: str, fix: str):
+        super().__init__(why)
+        self.fix = fix
+
+
+Unusable = _Unusable  # public name, raised by ``open_source(...).get`` for an unreadable file
 
 
 class _Truncated(Exception):
@@ -127,7 +137,11 @@ class _Mirror:
         source = self.path(kind, hzb)
         if not source.is_file():
             raise _Unavailable(f"no {source.name} in the mirror {self.root}")
-        _copy(source, target)
+        try:
+            _copy(source, target)
+        except PermissionError as err:
+            raise _Unusable(f"{err.filename or source} cannot be read (permission denied)",
+                            "make the file readable (chmod a+r)") from None
         return str(source)
 
 
@@ -148,7 +162,8 @@ def open_source(params: dict, source: str | None = None) -> _Mirror | _Http:
         pattern), ``catalog(kind, target) -> origin`` and ``get(kind, hzb, target)
         -> origin``, which write one catalog or one data file (the product of
         :data:`PRODUCTS`) to ``target`` atomically. ``get`` raises
-        :class:`Unavailable` when the source has no such file for the station;
+        :class:`Unavailable` when the source has no such file for the station,
+        :class:`Unusable` when the mirror's file cannot be read;
         both raise :class:`FetchError` on failed downloads or a mirror without catalogs.
     """
     data = params["data"]
@@ -312,7 +327,8 @@ def _validated(path: Path, kind: str, hzb: int, origin: str, fix: str) -> dict:
                          "the source is mislabelled, fetch from another source.")
     found = plausible.problems(series.values, PLAUSIBILITY[kind], daily=kind != "gw")
     if found:
-        raise _Unusable(f"the file from {origin} holds {'; and '.join(found)} (rules of gwtl.plausible)")
+        raise _Unusable(f"the file from {origin} holds {'; and '.join(found)} (rules of gwtl.plausible)",
+                        f"correct these values at the source ({fix})")
     values = series.values.dropna()
     return {
         "values": int(values.size),
@@ -352,27 +368,18 @@ def _fetch_into(build: Path, source, basin: dict) -> dict:
         entry = {"kind": kind, "hzb": hzb, "name": str(names[kind][hzb]), "listed": is_listed}
         try:
             origin = source.get(kind, hzb, target)
+            described = _validated(target, kind, hzb, origin, source.fix)
         except _Unavailable as why:
             if is_listed:
                 raise FetchError(f"{PARAM_KEYS[kind]}: {KIND_NAMES[kind]} station {hzb}: {why}; "
                                  f"check {PARAM_KEYS[kind]} in params.yaml.") from None
             missing.append({**entry, "reason": str(why)})
             continue
-        except PermissionError as err:
-            why = _Unusable(f"{err.filename or source.location} cannot be read (permission denied)")
-            if is_listed:
-                raise FetchError(f"{KIND_NAMES[kind]} station {hzb}: {why}; make the file readable "
-                                 f"(chmod a+r) or remove the station from {PARAM_KEYS[kind]} in params.yaml.") from None
-            missing.append({**entry, "reason": str(why)})
-            continue
-        try:
-            described = _validated(target, kind, hzb, origin, source.fix)
         except _Unusable as why:
             if is_listed:
-                raise FetchError(f"{KIND_NAMES[kind]} station {hzb}: {why}; correct these values at the source "
-                                 f"({source.fix}), or remove the station from {PARAM_KEYS[kind]} in "
-                                 "params.yaml.") from None
-            target.unlink()
+                raise FetchError(f"{KIND_NAMES[kind]} station {hzb}: {why}; {why.fix}, or remove the station "
+                                 f"from {PARAM_KEYS[kind]} in params.yaml.") from None
+            target.unlink(missing_ok=True)
             missing.append({**entry, "reason": str(why)})
             continue
         files.append({**entry, "file": f"{kind}/{target.name}", "origin": origin, **described})
