@@ -1,4 +1,8 @@
-"""Write an output folder so that it is never half written."""
+"""Write output files and folders so that they are never half written.
+
+Every stage writes through this module: :func:`atomic_file` (or
+:func:`write_text`) for a single file, :func:`atomic_folder` for a folder.
+"""
 
 from __future__ import annotations
 
@@ -36,3 +40,37 @@ def atomic_folder(out: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def atomic_file(out: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``out``; when the block succeeds it replaces ``out``.
+
+    The temporary file takes the permissions ``out`` had (or the process's
+    default for a new file). On any error it is removed and ``out`` stays as
+    it was.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if out.exists():
+            shutil.copymode(out, tmp)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            tmp.chmod(0o666 & ~umask)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(out: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8, newlines as given) to ``out`` atomically; return ``out``."""
+    with atomic_file(out) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    return Path(out)
