@@ -16,8 +16,9 @@ import time
 import nbformat
 import pytest
 
-from gwtl import kernel_pool
-from gwtl.notebook import main, run_notebook
+from gwtl import kernel_pool, kernel_server
+from gwtl.notebook import main
+from gwtl.notebook_run import run_notebook
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the pool needs Unix sockets")
 START_SERVER = kernel_pool.start_server  # some tests replace it by a recorder
@@ -53,7 +54,7 @@ class Pool:
         self.processes: list[subprocess.Popen] = []
         self.kernels: set[int] = set()
 
-    def start(self, idle: float = kernel_pool.IDLE_SECONDS) -> subprocess.Popen:
+    def start(self, idle: float = kernel_server.IDLE_SECONDS) -> subprocess.Popen:
         process = START_SERVER(detach=False, idle=idle)
         self.processes.append(process)
         wait_until(lambda: self.status() is not None and self.status()["spare"])
@@ -193,8 +194,8 @@ def test_a_server_that_does_not_match_exits_and_the_caller_runs_cold(
     if change == "environment":
         monkeypatch.setenv("OMP_NUM_THREADS", "1")  # read by libraries at import time
     else:
-        real = kernel_pool.identity
-        monkeypatch.setattr(kernel_pool, "identity", lambda: {**real(), "code": "edited"})
+        real = kernel_server.identity
+        monkeypatch.setattr(kernel_server, "identity", lambda: {**real(), "code": "edited"})
     assert not kernel_pool.run_warm(tmp_path / "nb.ipynb", tmp_path / "o.ipynb", {}, False)
     assert process.wait(timeout=30) == 0
     assert no_spawn  # a matching server is started for the next run
@@ -208,11 +209,11 @@ def test_no_server_or_a_stale_socket_means_a_cold_run(tmp_path, monkeypatch, no_
     write_notebook(tmp_path / "nb.ipynb", "print('value', x)")
     assert not kernel_pool.run_warm(tmp_path / "nb.ipynb", tmp_path / "o.ipynb", {}, False)
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    stale.bind(str(kernel_pool.socket_path()))
+    stale.bind(str(kernel_server.socket_path()))
     stale.close()  # the socket file stays, nobody listens
     assert not kernel_pool.run_warm(tmp_path / "nb.ipynb", tmp_path / "o.ipynb", {}, False)
     assert len(no_spawn) == 2
-    kernel_pool.socket_path().unlink()
+    kernel_server.socket_path().unlink()
 
 
 def test_disabled_pool_is_not_touched(tmp_path, monkeypatch, no_spawn):
@@ -229,7 +230,7 @@ def test_server_exits_when_idle_and_reaps_its_kernel(pool):
     kernel = pool.status()["spare"]
     assert process.wait(timeout=30) == 0
     assert gone(kernel)
-    assert not kernel_pool.socket_path().exists()
+    assert not kernel_server.socket_path().exists()
 
 
 def test_kernel_is_killed_when_its_caller_goes_away(pool, tmp_path):
@@ -237,11 +238,11 @@ def test_kernel_is_killed_when_its_caller_goes_away(pool, tmp_path):
                    "time.sleep(60)")
     pool.start()
     kernel = pool.status()["spare"]
-    request = {"op": "run", "identity": kernel_pool.identity(), "env": dict(os.environ),
+    request = {"op": "run", "identity": kernel_server.identity(), "env": dict(os.environ),
                "source": str(tmp_path / "nb.ipynb"), "output": str(tmp_path / "o.ipynb"),
                "parameters": {}, "log_output": True}
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(str(kernel_pool.socket_path()))
+        sock.connect(str(kernel_server.socket_path()))
         reader = sock.makefile("rb")
         sock.sendall(json.dumps(request).encode() + b"\n")
         assert json.loads(reader.readline())["accepted"]

@@ -4,7 +4,7 @@ command lines (unknown -p, an output that is the source or not a notebook) are r
 import nbformat
 import pytest
 
-from gwtl import kernel_pool, notebook
+from gwtl import kernel_pool, notebook, notebook_run
 from gwtl.notebook import main
 
 
@@ -58,7 +58,7 @@ def nothing_runs(monkeypatch):
     def run(*args, **kwargs):
         raise AssertionError("the notebook was run")
     monkeypatch.setattr(kernel_pool, "run_warm", run)
-    monkeypatch.setattr(notebook, "run_notebook", run)
+    monkeypatch.setattr(notebook_run, "run_notebook", run)
 
 
 def refused(argv, capsys) -> str:

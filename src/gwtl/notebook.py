@@ -12,7 +12,8 @@ when the run succeeded.
 
 Runs go through a warm kernel of :mod:`gwtl.kernel_pool` when one matches this
 interpreter, folder and environment (saving ~5 s of start-up per run), and start a
-fresh kernel otherwise; ``GWTL_WARM_KERNELS=0`` always starts a fresh one.
+fresh kernel otherwise; ``GWTL_WARM_KERNELS=0`` always starts a fresh one. Both run
+the notebook through :func:`gwtl.notebook_run.run_notebook`.
 
 Refused before anything runs: a ``-p NAME`` that the notebook's cell tagged
 ``parameters`` does not assign (papermill would only warn, and the notebook would run
@@ -25,14 +26,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import functools
 import json
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
 
-from gwtl import kernel_pool
+from gwtl import kernel_pool, notebook_run
 
 
 def _value(text: str):
@@ -43,65 +42,6 @@ def _value(text: str):
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-
-
-@functools.cache
-def _html_exporter():
-    from nbconvert import HTMLExporter
-
-    # A report for a reader: text, tables and figures; the code stays in the executed notebook.
-    return HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-
-
-def render_html(notebook: Path, html: Path) -> None:
-    """Export an executed notebook to standalone HTML without its code (the ``.ipynb`` keeps it)."""
-    import nbformat
-
-    body, _ = _html_exporter().from_notebook_node(nbformat.read(notebook, as_version=4))
-    tmp = html.with_suffix(".html.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(html)
-
-
-def run_notebook(source: Path, output: Path, parameters: dict, log_output: bool = True, *,
-                 km=None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
-    """Execute ``source`` into ``output`` and write ``output`` with suffix ``.html``.
-
-    Parameters
-    ----------
-    log_output
-        Stream cell stdout/stderr, as it comes, to ``stdout``/``stderr`` (default
-        ``sys.stdout``/``sys.stderr``).
-    km
-        Kernel manager of a kernel that is already running (see :mod:`gwtl.kernel_pool`);
-        it is left running. None starts a fresh kernel and shuts it down afterwards.
-    """
-    import papermill as pm
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.stem + ".tmp.ipynb")
-    streams = {}
-    if log_output:
-        streams = {"stdout_file": stdout or sys.stdout, "stderr_file": stderr or sys.stderr}
-    try:
-        pm.execute_notebook(
-            str(source),
-            str(tmp),
-            parameters=parameters,
-            progress_bar=False,
-            cwd=os.getcwd(),
-            kernel_name="python3",
-            language="python",
-            km=km,
-            **streams,
-        )
-    except BaseException:
-        # Keep the failed notebook for reading, under a name no stage declares.
-        if tmp.exists():
-            tmp.replace(output.with_name(output.stem + ".failed.ipynb"))
-        raise
-    render_html(tmp, output.with_suffix(".html"))
-    tmp.replace(output)
 
 
 def notebook_parameters(source: Path) -> list[str] | None:
@@ -166,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     params = {name: _value(value) for name, value in args.p}
     try:
         if not kernel_pool.run_warm(args.source, args.output, params, log_output=not args.quiet):
-            run_notebook(args.source, args.output, params, log_output=not args.quiet)
+            notebook_run.run_notebook(args.source, args.output, params, log_output=not args.quiet)
     except Exception as err:
         if stage := os.environ.get("DVC_STAGE"):  # set by DVC for the command of a stage
             err.add_note(restore_note(stage))
