@@ -164,6 +164,45 @@ def write_synthetic(root: str | Path, n_wells: int = 3, baselines: tuple[str, ..
     }
 
 
+# ---------------------------------------------------------------- small tables for unit tests
+
+# reports/cost.csv of wells 1 and 2 and the basin totals (TL with its pre-training share; IT at 5 trials and in full).
+COST = pd.DataFrame({
+    "well": ["1", "1", "1", "1", "2", "2", "2", "2", "basin", "basin", "basin", "basin", "basin"],
+    "model": ["tl", "it", "it_5", "arx", "tl", "it", "it_5", "arx", "pretrain", "tl", "it", "it_5", "arx"],
+    "wall_s": [5.0, 50, 12, 1, 4, 40, 10, 1, 300, 9, 90, 22, 2],
+    "cpu_s": [9.0, 90, 20, 2, 8, 80, 18, 2, 500, 17, 170, 38, 4],
+    "pretrain_cpu_s": [250.0, 0, 0, 0, 250, 0, 0, 0, 0, 500, 0, 0, 0],
+    "total_cpu_s": [259.0, 90, 20, 2, 258, 80, 18, 2, 500, 517, 170, 38, 4],
+})
+
+# The outlook (reports/forecast.csv) of synthetic_outlook: each well's level at issue and change per lead.
+LEVEL = {"1": 285.3, "2": 200.0, "3": 300.0, "4": 400.0}
+CHANGE = {"1": [-0.30, -0.40, -0.50], "2": [0.10, 0.20, 0.10], "3": [-0.05, 0.10, 0.20], "4": [-0.50, -0.60, -0.70]}
+
+
+def synthetic_outlook() -> pd.DataFrame:
+    """reports/forecast.csv of 4 wells as read from CSV; well 4's data end a year early (issued Dec 2020)."""
+    rows = []
+    for well, changes in CHANGE.items():
+        issue = pd.Timestamp("2020-12-01" if well == "4" else "2021-12-01")
+        for model, bias in (("tl", 0.0), ("it", 0.01), ("arx", -0.01)):
+            for lead, change in enumerate(changes, start=1):
+                median = LEVEL[well] + change + bias
+                rows.append({"well": int(well), "model": model, "mode": "esp", "issue": issue.strftime("%Y-%m-%d"),
+                             "month": (issue + pd.DateOffset(months=lead)).strftime("%Y-%m-%d"), "lead": lead,
+                             "level_at_issue": LEVEL[well], "median": median,
+                             "lower80": median - 0.1 * lead, "upper80": median + 0.1 * lead,
+                             "lower95": median - 0.2 * lead, "upper95": median + 0.2 * lead, "members": 21})
+    return pd.DataFrame(rows)
+
+
+# wells.csv of the outlook's wells (well 5 not listed).
+WELLS = pd.DataFrame({"hzb": [1, 2, 3, 4, 5], "name": ["A", "B", "C", "D", "E"],
+                      "lon": [15.50, 15.55, 15.60, 15.52, 15.58], "lat": [46.80, 46.85, 46.75, 46.78, 46.82],
+                      "listed": [True, True, True, True, False]})
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="write a synthetic figures-stage input tree")
     parser.add_argument("root", type=Path)

@@ -134,7 +134,7 @@ def test_lead_inputs_end_at_the_target_month(params, mode):
     """The ARX and SVR/RF inputs of lead h hold no forcing after t+h (after t when operational)."""
     params["forecast"]["mode"] = mode
     data = synthetic()
-    s = baselines.well_samples(data.series(WELLS[0]), data.forcings, params, window=6)
+    s = baselines.well_samples(params, data, WELLS[0], 6)
     rng = np.random.default_rng(1)
     for j, h in enumerate(s.leads):
         known = h if mode == "observed-forcing" else 0

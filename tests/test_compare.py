@@ -160,3 +160,10 @@ def test_comparison_table_pairs_leads_and_metric_keys():
 def test_verdict(p, lo, hi, median, expected):
     sentence = compare.verdict({"wilcoxon_p": p, "boot_lo": lo, "boot_hi": hi, "median_diff": median, "n": 20})
     assert sentence.startswith(expected)
+
+
+@pytest.mark.parametrize("rho, p, expected", [
+    (0.6, 0.01, "**yes**"), (-0.6, 0.01, "**the opposite**"), (0.6, 0.2, "**no clear link** at the 5% level"),
+    (-0.6, 0.05, "**no clear link**")])
+def test_link_verdict(rho, p, expected):
+    assert compare.link_verdict({"spearman": rho, "p_spearman": p}).startswith(expected)

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from gwtl.csv_source import aggregation, is_daily
+from gwtl.csv_source import aggregation
 from gwtl.dataset import make_samples
 from gwtl.fetch import FetchError, fetch, summary_table
 from gwtl.params import validate
-from gwtl.prepare import PrepareError, month_index, prepare
+from gwtl.monthly import PrepareError, month_index
+from gwtl.prepare import prepare
 from gwtl.processed import load_processed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,10 +204,7 @@ def test_monthly_forcings_are_used_as_given(layout, tmp_path):
 def test_rules_of_the_layout():
     assert [aggregation(n) for n in ("precipitation", "Rain", "rainfall", "evaporation_sum", "temperature",
                                      "discharge")] == ["sum", "sum", "sum", "sum", "mean", "mean"]
-    assert not is_daily(pd.to_datetime(["2000-01-15", "2000-02-03", "2000-04-30"]))  # one value a month
-    assert is_daily(pd.to_datetime(["2000-01-01", "2000-01-02"]))
-    # One stray row does not make a monthly series daily (it is named as an error instead).
-    assert not is_daily(pd.to_datetime(["2000-01-01", "2000-02-01", "2000-02-15", "2000-03-01"]))
+    # daily or monthly: gwtl.monthly.is_daily (test_monthly.py)
 
 
 # --------------------------------------------------------------------------- errors

@@ -5,11 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from gwtl.dataset import make_samples
+from gwtl.dataset import make_samples, well_samples
 from gwtl.model import LSTMForecaster
 from gwtl.predictions import prediction_table
 from gwtl.train import predict
-from gwtl.transfer import well_samples
 
 from synthetic import WELLS, synthetic_processed, tiny_params
 
@@ -52,7 +51,6 @@ def test_a_missing_forcing_removes_only_the_leads_that_read_it():
     table = prediction_table(s, s.to_level(np.zeros(s.y.shape)), model="x", well=WELL, split=SPLIT)
     for lead in s.leads:
         rows = table[table.lead == lead]
-        months = set(rows.month)
         # a forecast for lead h whose inputs up to t+h include the gap does not exist ...
         issued = set(rows.issue)
         for issue in issued:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from ehyd_files import write_well
 
-from gwtl.ehyd import EhydFormatError, read_ehyd
+from gwtl.ehyd import EhydFormatError, area_well_files, data_path, file_area, read_ehyd
 
 GW = "gw/Grundwasserstand-Monatsmittel-336545.csv"
 NLV = "nlv/N-Tagessummen-112300.csv"
@@ -89,3 +90,19 @@ def test_utf8_reencoded_file_is_an_error(ehyd_data, tmp_path):
 def test_missing_file_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_ehyd(tmp_path / "N-Tagessummen-999999.csv")
+
+
+def test_file_names_of_an_ehyd_folder(ehyd_data):
+    assert data_path(ehyd_data, "gw", 336545) == ehyd_data / GW
+    assert data_path(ehyd_data, "nlv", 112300) == ehyd_data / NLV
+    assert data_path(ehyd_data, "owf", 211466) == ehyd_data / OWF
+
+
+def test_area_from_the_header_only(ehyd_data, tmp_path):
+    assert file_area(ehyd_data / GW) == 390
+    assert file_area(ehyd_data / NLV) is None  # no porous-aquifer area in a precipitation file
+    levels = pd.Series(250.0, index=pd.date_range("2000-01-01", periods=3, freq="MS"))
+    for hzb, area in ((300002, 390), (300001, 390), (380001, 380)):
+        write_well(tmp_path, hzb, levels, area=area)
+    assert area_well_files(tmp_path, 390) == [300001, 300002]
+    assert area_well_files(tmp_path, 999) == []

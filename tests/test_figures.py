@@ -11,10 +11,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
-from gwtl import figures  # noqa: E402
+from gwtl import figures, report_inputs  # noqa: E402
+from gwtl import outlook as go  # noqa: E402
+from gwtl import summaries as gs  # noqa: E402
 from gwtl.params import validate  # noqa: E402
-from synthetic_results import write_synthetic  # noqa: E402
+from synthetic_results import COST, LEVEL, WELLS, synthetic_outlook, write_synthetic  # noqa: E402
 
 PNGS = ["well_map", "nse_by_well", "nse_boxplots", "test_hydrographs", "observed_vs_forecast",
         "development_time", "nse_vs_cost", "it_budget", "tl_gap_vs_basin_correlation", "pretrain",
@@ -93,16 +96,6 @@ def test_missing_input_names_file_and_stage(tmp_path):
     assert not (tmp_path / "f").exists(), "nothing is drawn when an input is missing"
 
 
-COST = pd.DataFrame({
-    "well": ["1", "1", "1", "1", "2", "2", "2", "2", "basin", "basin", "basin", "basin", "basin"],
-    "model": ["tl", "it", "it_5", "arx", "tl", "it", "it_5", "arx", "pretrain", "tl", "it", "it_5", "arx"],
-    "wall_s": [5.0, 50, 12, 1, 4, 40, 10, 1, 300, 9, 90, 22, 2],
-    "cpu_s": [9.0, 90, 20, 2, 8, 80, 18, 2, 500, 17, 170, 38, 4],
-    "pretrain_cpu_s": [250.0, 0, 0, 0, 250, 0, 0, 0, 0, 500, 0, 0, 0],
-    "total_cpu_s": [259.0, 90, 20, 2, 258, 80, 18, 2, 500, 517, 170, 38, 4],
-})
-
-
 def _results(nse: dict) -> pd.DataFrame:
     """results.csv rows of wells 1 and 2, lead 1: ``nse[model] = (validation, test)`` for both wells."""
     return pd.DataFrame([{"well": w, "model": m, "lead": 1, "split": split, "nse": v}
@@ -110,32 +103,19 @@ def _results(nse: dict) -> pd.DataFrame:
                          for w in ("1", "2")])
 
 
-def test_development_cost_is_cpu_with_the_pretraining_share():
-    cost = figures.development_cost(COST)
-    assert list(cost.columns) == ["tl", "it"]
-    assert cost.loc["2"].tolist() == [258.0, 80.0]
-    assert figures.pretrain_seconds(COST, {}) == 500
-    assert figures.pretrain_seconds(COST[COST["model"] != "pretrain"], {"cost.pretrain_cpu_s": 12.0}) == 12
-    with pytest.raises(ValueError, match="total_cpu_s.*dvc repro"):
-        figures.development_cost(COST.drop(columns=["total_cpu_s"]))
-    summary = figures.cost_summary(COST)
-    assert list(summary.index) == ["tl", "it", "it_5", "arx"]
-    assert summary.loc["tl"].tolist() == [258.5, 258.5, 250.0, 517.0]
-
-
 def test_cost_accuracy_and_the_budget_that_reaches_tl():
     results = _results({"tl": (0.80, 0.85), "it": (0.82, 0.86), "it_5": (0.79, 0.84), "it_10": (0.81, 0.70),
                         "arx": (0.7, 0.75)})
     cost = pd.concat([COST, pd.DataFrame({"well": ["1", "2"], "model": "it_10", "wall_s": 1.0, "cpu_s": 40.0,
                                           "pretrain_cpu_s": 0.0, "total_cpu_s": 40.0})])
-    table = figures.cost_accuracy(results, cost)
+    table = gs.cost_accuracy(results, cost)
     assert list(table.index) == ["tl", "it", "it_5", "it_10", "arx"]
     assert table.loc["it_5", ["mean NSE validation", "mean NSE test", "CPU s per well", "trials"]].tolist() == [
         0.79, 0.84, 19.0, 5]
     assert table.loc["it", "x TL"] == pytest.approx(85 / 258.5)
     # chosen on validation: it_10 (0.81 >= 0.80) although its test NSE is the worst
-    assert figures.smallest_budget_reaching(table) == "it_10"
-    assert figures.smallest_budget_reaching(table.assign(**{"mean NSE validation": 0.5}).rename(
+    assert gs.smallest_budget_reaching(table) == "it_10"
+    assert gs.smallest_budget_reaching(table.assign(**{"mean NSE validation": 0.5}).rename(
         index={"tl": "x"})) is None
     fig = figures.nse_vs_cost_figure(results, cost, trials=20)
     ax = fig.axes[0]
@@ -152,31 +132,6 @@ def test_cost_accuracy_and_the_budget_that_reaches_tl():
     assert list(lines["TL-LSTM, test"].get_ydata()) == [0.85, 0.85]
 
 
-def test_models_in_keeps_it_budgets_after_it():
-    results = pd.DataFrame({"model": ["it_10", "arx", "tl", "it", "it_5", "pretrain", "zz"]})
-    assert figures.models_in(results) == ["tl", "it", "arx", "zz"]
-    assert figures.models_in(results, budgets=True) == ["tl", "it", "it_5", "it_10", "arx", "zz"]
-    assert figures.budget_of("it_10") == 10 and figures.budget_of("it") is None
-    assert figures.budget_of("tl_library") is None
-    assert figures.label("it_10") == "IT-LSTM (10 trials)" and figures.label("tl") == "TL-LSTM"
-
-
-def test_gap_correlation():
-    corr = np.linspace(0.2, 0.95, 12)
-    nse = pd.DataFrame({"tl": 0.9 - (1 - corr) * 0.5, "it": np.full(12, 0.9)}, index=[str(i) for i in range(12)])
-    wells = pd.DataFrame({"hzb": nse.index, "corr_basin": corr})
-    stats = figures.gap_correlation(nse, wells)
-    assert stats["spearman"] == pytest.approx(1.0)
-    assert stats["p_spearman"] < 0.01
-    weakest = figures.weakest_wells(nse, wells, n=2)
-    assert list(weakest.index) == ["0", "1"]
-
-
-def test_flatten_metrics():
-    assert figures.flatten({"test": {"lead1": {"nse_median": {"tl": 0.9}}}, "n": 3}) == {
-        "test.lead1.nse_median.tl": 0.9, "n": 3}
-
-
 def test_report_notebook_is_clean_and_parameterized():
     nb = nbformat.read("notebooks/report.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -190,10 +145,10 @@ def test_report_notebook_is_clean_and_parameterized():
 def test_cost_of_synthetic_tree_skips_basin_totals(synthetic):
     _, paths, _ = synthetic
     table = pd.read_csv(paths["cost"], dtype={"well": str})
-    cost = figures.development_cost(table)
+    cost = gs.development_cost(table)
     assert sorted(cost.index) == ["900001", "900002", "900003"]
-    assert figures.pretrain_seconds(table, {}) == 2700.0
-    inputs = figures.load_inputs(_params(paths), **_kwargs(paths))
+    assert gs.pretrain_seconds(table, {}) == 2700.0
+    inputs = report_inputs.load_inputs(_params(paths), **_kwargs(paths))
     assert set(inputs.comparison["a"] + "_vs_" + inputs.comparison["b"]) == {
         "tl_vs_it", "tl_vs_arx", "tl_library_vs_it", "tl_library_vs_tl"}
     assert inputs.metrics["cost.library_pretrain_cpu_s"] == 1800.0
@@ -224,51 +179,9 @@ def test_strategies_figure_marks_the_default_and_draws_one_panel_per_lead():
 
 # ---------------------------------------------------------------- the outlook of the forecast stage
 
-LEVEL = {"1": 285.3, "2": 200.0, "3": 300.0, "4": 400.0}
-CHANGE = {"1": [-0.30, -0.40, -0.50], "2": [0.10, 0.20, 0.10], "3": [-0.05, 0.10, 0.20], "4": [-0.50, -0.60, -0.70]}
-
-
-def _outlook() -> pd.DataFrame:
-    """reports/forecast.csv of 4 wells as read from CSV; well 4's data end a year early (issued Dec 2020)."""
-    rows = []
-    for well, changes in CHANGE.items():
-        issue = pd.Timestamp("2020-12-01" if well == "4" else "2021-12-01")
-        for model, bias in (("tl", 0.0), ("it", 0.01), ("arx", -0.01)):
-            for lead, change in enumerate(changes, start=1):
-                median = LEVEL[well] + change + bias
-                rows.append({"well": int(well), "model": model, "mode": "esp", "issue": issue.strftime("%Y-%m-%d"),
-                             "month": (issue + pd.DateOffset(months=lead)).strftime("%Y-%m-%d"), "lead": lead,
-                             "level_at_issue": LEVEL[well], "median": median,
-                             "lower80": median - 0.1 * lead, "upper80": median + 0.1 * lead,
-                             "lower95": median - 0.2 * lead, "upper95": median + 0.2 * lead, "members": 21})
-    return pd.DataFrame(rows)
-
-
-WELLS = pd.DataFrame({"hzb": [1, 2, 3, 4, 5], "name": ["A", "B", "C", "D", "E"],
-                      "lon": [15.50, 15.55, 15.60, 15.52, 15.58], "lat": [46.80, 46.85, 46.75, 46.78, 46.82],
-                      "listed": [True, True, True, True, False]})
-
-
-def test_forecast_change_and_summary_use_the_latest_issue_month():
-    outlook = _outlook()
-    change = figures.forecast_change(outlook, lead=1)
-    assert change.to_dict() == pytest.approx({"1": -0.30, "2": 0.10, "3": -0.05})  # well 4 issued a year earlier
-    assert figures.forecast_change(outlook, model="it", lead=2)["2"] == pytest.approx(0.21)
-    issues = figures.issue_months(outlook)
-    assert issues.to_dict("list") == {"issue": ["Dec 2021", "Dec 2020"], "wells": [3, 1], "well ids": ["1, 2, 3", "4"]}
-    summary = figures.outlook_summary(outlook)
-    assert list(summary.index) == [1, 2, 3]
-    assert summary.loc[1, "target month"] == "Jan 2022"
-    assert summary.loc[1, "median change over wells (m)"] == pytest.approx(-0.05)
-    assert summary["wells forecast to fall"].tolist() == [2, 1, 1]
-    # lead 1: well 1 falls 0.30 with an 80 % interval of +-0.1 (all below); well 3's 0.05 fall is not sure
-    assert summary["80 % interval all below the level at issue"].tolist() == [1, 1, 1]
-    with pytest.raises(ValueError, match="no forecast of model 'svr'"):
-        figures.forecast_change(outlook, model="svr")
-
 
 def test_forecast_map_colours_listed_wells_by_change_centred_on_zero():
-    change = figures.forecast_change(_outlook(), lead=1)
+    change = go.forecast_change(synthetic_outlook(), lead=1)
     fig = figures.forecast_map_figure(WELLS, change, lead=1, basin="Test basin", issued="Dec 2021")
     ax = fig.axes[0]
     coloured = [c for c in ax.collections if c.get_array() is not None]
@@ -292,7 +205,7 @@ def test_fan_chart_has_bands_medians_issue_line_and_month_names():
     months = pd.date_range("2018-01-01", "2021-12-01", freq="MS")
     observed = pd.Series(285.3 + 0.1 * np.sin(np.arange(len(months))), index=months)
     observed.iloc[-1] = LEVEL["1"]
-    fig = figures.fan_chart_figure(observed, _outlook(), well="1", months=24, name="A")
+    fig = figures.fan_chart_figure(observed, synthetic_outlook(), well="1", months=24, name="A")
     ax = fig.axes[0]
     fig.draw_without_rendering()
     bands = {c.get_label(): c for c in ax.collections if c.get_label().endswith("interval")}
@@ -315,7 +228,7 @@ def test_fan_chart_has_bands_medians_issue_line_and_month_names():
     assert ax.get_ylabel() == "groundwater level (m a.s.l.)"
     assert "Well 1 (A)" in ax.get_title() and "Dec 2021" in ax.get_title()
     # levels within a few cm are still written out in full, not as an offset (+1.285e3)
-    flat = _outlook().query("well == 1").copy()
+    flat = synthetic_outlook().query("well == 1").copy()
     columns = ["level_at_issue", "median", "lower80", "upper80", "lower95", "upper95"]
     flat[columns] = 1285.3 + (flat[columns] - 285.3) / 100
     axis = figures.fan_chart_figure(pd.Series(1285.3, index=months), flat, well=1).axes[0]
@@ -323,7 +236,7 @@ def test_fan_chart_has_bands_medians_issue_line_and_month_names():
     assert axis.yaxis.get_major_formatter().get_offset() == ""
     assert all(t.get_text().startswith("1285.") for t in axis.get_yticklabels() if t.get_text())
     # a well whose data end early: its own issue month, nothing observed after it drawn
-    stale = figures.fan_chart_figure(observed, _outlook(), well=4, months=12)
+    stale = figures.fan_chart_figure(observed, synthetic_outlook(), well=4, months=12)
     obs = {line.get_label(): line for line in stale.axes[0].lines}["observed"]
     assert pd.Timestamp(obs.get_xdata()[-1]) == pd.Timestamp("2020-12-01")
 
@@ -348,38 +261,45 @@ def test_coverage_figure_draws_each_level_and_lead_against_its_nominal_level():
     assert np.abs(dots.get_offsets()[:, 0] - 1).max() < 0.25, "the dots lie on the TL box"
 
 
-def test_largest_falls_orders_by_the_lead1_fall():
-    outlook = _outlook()
-    falls = figures.largest_falls(outlook, n=1, names=pd.Series({1: "A", 3: "C"}))
-    assert falls["well"].tolist() == ["1"] and falls["name"].tolist() == ["A"]
-    falls = figures.largest_falls(outlook, n=10)
-    assert falls["well"].tolist() == ["1", "3"], "only wells forecast to fall, the largest fall first"
-    assert list(falls.columns) == ["well", "level at issue (m a.s.l.)", "change lead 1 (m)", "change lead 2 (m)",
-                                   "change lead 3 (m)", "lead 1: 80 % interval of the change (m)"]
-    row = falls.iloc[0]
-    assert row["change lead 3 (m)"] == pytest.approx(-0.5) and row["level at issue (m a.s.l.)"] == 285.3
-    assert row["lead 1: 80 % interval of the change (m)"] == "-0.40 to -0.20"
-    assert figures.largest_falls(outlook, n=1, model="it")["change lead 1 (m)"].item() == pytest.approx(-0.29)
-    assert figures.largest_falls(outlook, n=3, latest_only=False)["well"].tolist() == ["4", "1", "3"]
 
 
-def test_interval_table_is_one_row_per_lead_and_model():
-    metrics = {"test": {f"lead{h}": {
-        "coverage80": {"arx": 0.70 + h / 100, "tl": 0.80 + h / 100, "it": 0.75},
-        "width80": {"arx": 0.3, "tl": 0.2 * h, "it": 0.25},
-        "coverage95": {"arx": 0.9, "tl": 0.95, "it": 0.97},
-        "width95": {"arx": 0.6, "tl": 0.5, "it": 0.55},
-        "wis": {"arx": 0.05, "tl": 0.04, "it": 0.045},
-        "nse_esp": {"arx": 0.6 / h, "tl": 0.7 / h, "it": 0.65 / h}} for h in (2, 1, 10)}}
-    table = figures.interval_table(metrics, levels=(80, 95))
-    assert table.shape == (9, 6)
-    assert list(table.columns) == ["coverage 80 % (nominal 0.80)", "width 80 % (m)", "coverage 95 % (nominal 0.95)",
-                                   "width 95 % (m)", "WIS (m)", "NSE of the ESP median"]
-    assert [lead for lead, _ in table.index] == [1, 1, 1, 2, 2, 2, 10, 10, 10]
-    assert [m for _, m in table.index[:3]] == ["TL-LSTM", "IT-LSTM", "ARX (ridge)"]
-    assert table.loc[(2, "TL-LSTM"), "coverage 80 % (nominal 0.80)"] == pytest.approx(0.82)
-    assert table.loc[(2, "TL-LSTM"), "width 80 % (m)"] == pytest.approx(0.4)
-    assert table.loc[(10, "ARX (ridge)"), "NSE of the ESP median"] == pytest.approx(0.06)
-    assert table.equals(figures.interval_table(metrics["test"], levels=(80, 95)))
-    assert list(figures.interval_table(metrics, levels=(80,)).columns) == [
-        "coverage 80 % (nominal 0.80)", "width 80 % (m)", "WIS (m)", "NSE of the ESP median"]
+# ---------------------------------------------------------------- the data report
+
+
+def _prepared():
+    months = pd.date_range("2000-01-01", periods=36, freq="MS")
+    levels = pd.DataFrame({"1": np.linspace(300, 301, 36), "2": np.linspace(200, 199, 36)}, index=months)
+    basin = pd.DataFrame({"basin": np.sin(np.arange(36)), "n_wells": 2}, index=months)
+    wells = pd.DataFrame({"hzb": [1, 2, 3], "lon": [15.5, 15.6, 15.7], "lat": [46.8, 46.7, 46.9],
+                          "listed": [True, True, False], "train_mean": [300.5, 199.5, np.nan],
+                          "corr_basin": [0.8, 0.4, np.nan]})
+    split = {"train": (months[0], months[23]), "test": (months[24], months[-1])}
+    return levels, basin, wells, split
+
+
+def test_data_report_figures():
+    levels, basin, wells, split = _prepared()
+    stations = pd.DataFrame({"hzb": [9], "name": ["R"], "lon": [15.55], "lat": [46.85]})
+    ax = figures.station_map_figure(wells, stations, stations.iloc[:0], basin="B").axes[0]
+    assert ax.get_title() == "B: wells, rain stations and gauges"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "well, listed (2)", "well, left out (1)", "rain station"]
+    top, bottom, twin = figures.prepared_levels_figure(levels, basin, wells, split).axes
+    assert top.get_title() == "2 listed wells" and len(top.lines) == 2
+    assert [t.get_text() for t in top.texts] == ["train", "test"] and not bottom.texts
+    forcings = pd.DataFrame({"precipitation": 60.0, "discharge": np.arange(36.0)}, index=levels.index)
+    bars, line = figures.forcings_figure(forcings, {"precipitation": "rain", "discharge": "Mur"}, ["precipitation"],
+                                         split).axes
+    assert bars.get_title() == "precipitation: rain; 720 per year on average" and len(bars.patches) >= 36
+    assert line.get_title() == "discharge: Mur" and len(line.lines) == 1
+    ax = figures.basin_correlation_figure(wells).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "1"]
+    assert ax.get_legend().get_texts()[0].get_text() == "median 0.60"
+
+
+def test_captioned_shows_a_written_figure_and_its_caption(tmp_path):
+    fig = Figure(figsize=(2, 2))
+    fig.add_subplot().plot([0, 1])
+    path = figures._save(fig, tmp_path / "f.png")
+    image, caption = figures.captioned(path, "A caption.")
+    assert image.data[:4] == b"\x89PNG" and caption.data == "*A caption.*"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from gwtl import baselines
-from gwtl.dataset import make_samples
+from gwtl.dataset import make_samples, well_samples
 from gwtl.forecast import arx_forecaster, lstm_forecaster, run_forecast
 from gwtl.predictions import read_predictions
 from gwtl.train import set_threads
@@ -79,8 +79,7 @@ def test_models_reproduce_their_stage_forecasts_with_the_observed_forcings(train
         np.testing.assert_allclose(mine.reindex(stored.index), stored, atol=1e-4)
     config = json.loads((root / "models" / "baselines" / "config.json").read_text())
     f = arx_forecaster(params, data, well, config[well]["arx"])
-    s = baselines.well_samples(data.series(well), data.forcings, params, params["baselines"]["arx_lags"],
-                               data.filled(well))
+    s = well_samples(params, data, well, params["baselines"]["arx_lags"])
     mine = pd.Series(s.to_level(f.scaled(s.x, np.arange(len(s))))[:, 2], index=s.issue)
     stored = read_predictions(root / "models" / "baselines" / "predictions.csv")
     stored = stored[(stored["well"] == well) & (stored["model"] == "arx") & (stored["lead"] == 3)]

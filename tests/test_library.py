@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
+from gwtl.dataset import well_samples
 from gwtl.library import (build_library, choose_members, cluster_wells, library_choices, merge_small,
                           read_library, run_finetune_library)
 from gwtl.model import build_model
 from gwtl.predictions import COLUMNS, read_predictions
 from gwtl.processed import Processed
 from gwtl.train import set_threads
-from gwtl.transfer import align_features, load_members, run_finetune, run_pretrain, well_samples
+from gwtl.transfer import align_features, load_members, run_finetune, run_pretrain
 
 from synthetic import GAUGE, synthetic_processed, tiny_params
 

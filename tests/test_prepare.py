@@ -1,8 +1,10 @@
-"""The prepare stage on synthetic eHYD files (and once on tiny real extracts)."""
+"""The prepare stage on synthetic eHYD files (and once on tiny real extracts).
+
+The monthly rules and the basin signal on their own: test_monthly.py, test_signal.py.
+"""
 
 from __future__ import annotations
 
-import copy
 import shutil
 from pathlib import Path
 
@@ -12,16 +14,8 @@ import pytest
 from ehyd_files import write_gauge, write_rain, write_well
 
 from gwtl.ehyd import read_ehyd
-from gwtl.prepare import (
-    PrepareError,
-    daily_values,
-    interpolate_gaps,
-    leave_one_out_correlation,
-    month_index,
-    monthly_from_daily,
-    prepare,
-    split_segments,
-)
+from gwtl.monthly import PrepareError, month_index
+from gwtl.prepare import prepare
 from gwtl.processed import load_processed
 
 REAL = Path(__file__).parent / "data" / "prepare"
@@ -179,20 +173,6 @@ def test_station_with_long_gaps_fails_naming_it(tmp_path, kind):
 # --------------------------------------------------------------------------- rules
 
 
-def test_short_gaps_are_interpolated_and_long_ones_left_empty():
-    months = pd.date_range("2000-01-01", periods=14, freq="MS")
-    v = np.arange(14, dtype=float)
-    v[[0, 2, 4, 5, 8, 9, 10]] = np.nan  # edge, 1-month, 2-month, 3-month gaps
-    filled, done = interpolate_gaps(pd.Series(v, index=months), 2, np.zeros(14, int))
-    assert np.isnan(filled.iloc[0])  # a gap at the start is not interior
-    np.testing.assert_allclose(filled.iloc[[2, 4, 5]], [2.0, 4.0, 5.0])
-    assert filled.iloc[8:11].isna().all()
-    assert [m.month for m in done] == [3, 5, 6]
-    segments = np.r_[np.zeros(3, int), np.ones(11, int)]  # a split boundary after month 3
-    filled, _ = interpolate_gaps(pd.Series(v, index=months), 2, segments)
-    assert np.isnan(filled.iloc[2])  # its neighbours lie in different split periods
-
-
 def test_gaps_in_levels_through_prepare(tmp_path):
     a = synthetic_levels(0)
     a[["2001-05-01", "2001-06-01"]] = np.nan
@@ -208,45 +188,6 @@ def test_gaps_in_levels_through_prepare(tmp_path):
     assert meta["interpolated"] == {"300001": ["2001-05", "2001-06"]}
 
 
-def test_split_segments_separate_periods():
-    months = month_index("2000-01", "2005-12")
-    seg = split_segments(months, base_params()["split"])
-    assert len(set(seg[:48])) == 1 and len(set(seg[48:60])) == 1 and len(set(seg[60:])) == 1
-    assert seg[47] != seg[48] != seg[60]
-
-
-def test_rain_stamped_0700_belongs_to_the_day_of_its_stamp(tmp_path):
-    days = pd.date_range("2000-01-01", "2000-03-31", freq="D")
-    rain = pd.Series(0.0, index=days)
-    rain["2000-01-31"] = 10.0  # written as 31.01.2000 07:00
-    rain["2000-02-01"] = 20.0  # written as 01.02.2000 07:00
-    path = write_rain(tmp_path, 100001, rain)
-    assert "01.02.2000 07:00:00   ;   20,0" in path.read_text(encoding="iso-8859-1")
-    monthly = monthly_from_daily(daily_values(read_ehyd(path).values, month_index("2000-01", "2000-03")), "sum", 5)
-    assert monthly.tolist() == [10.0, 20.0, 0.0]
-
-
-def test_missing_day_rule(tmp_path):
-    days = pd.date_range("2000-01-01", "2000-04-30", freq="D")
-    rain = pd.Series(2.0, index=days)
-    rain["2000-01-10":"2000-01-14"] = np.nan  # 5 missing days: kept, scaled to 31 days
-    rain["2000-02-03":"2000-02-08"] = np.nan  # 6 missing days: month missing
-    rain["2000-03-31"] = 8.0
-    rain["2000-04-30"] = np.nan  # the last day; then the file ends
-    path = write_rain(tmp_path, 100001, rain.iloc[:-1], end_gap=pd.Timestamp("2000-04-30 07:00"))
-    text = path.read_text(encoding="iso-8859-1")
-    assert text.count("Lücke") == 3  # one line per gap, holding until the next timestamp
-    values = daily_values(read_ehyd(path).values, month_index("2000-01", "2000-04"))
-    sums = monthly_from_daily(values, "sum", 5)
-    np.testing.assert_allclose(sums.iloc[0], 2.0 * 31)
-    assert np.isnan(sums.iloc[1])
-    np.testing.assert_allclose(sums.iloc[2], 2.0 * 30 + 8.0)
-    np.testing.assert_allclose(sums.iloc[3], 2.0 * 30)
-    means = monthly_from_daily(values, "mean", 5)
-    np.testing.assert_allclose(means.iloc[[0, 2, 3]], [2.0, 68 / 31, 2.0])
-    assert np.isnan(monthly_from_daily(values, "sum", 4).iloc[0])
-
-
 def test_areal_precipitation_needs_min_rain_stations(tmp_path):
     one = daily(0)
     one[(one.index >= "2001-01-01") & (one.index < "2001-02-01")] = np.nan
@@ -260,17 +201,6 @@ def test_areal_precipitation_needs_min_rain_stations(tmp_path):
     meta = prepare(params, raw, tmp_path / "b")
     assert np.isnan(load_processed(tmp_path / "b").forcings.loc["2001-01-01", "precipitation"])
     assert any(w.startswith("precipitation: 1 months") for w in meta["warnings"])
-
-
-def test_leave_one_out_correlation_leaves_the_well_out():
-    months = month_index("2000-01", "2000-12")
-    rng = np.random.default_rng(0)
-    z = pd.DataFrame(rng.standard_normal((12, 3)), index=months, columns=["a", "b", "c"])
-    z.iloc[3, 1] = np.nan
-    corr = leave_one_out_correlation(z, ["2000-01", "2000-12"])
-    others = z[["b", "c"]].mean(axis=1)
-    assert corr["a"] == pytest.approx(z["a"].corr(others))
-    assert corr["a"] != pytest.approx(z["a"].corr(z.mean(axis=1)))
 
 
 # --------------------------------------------------------------------------- leakage

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from gwtl.dataset import pool_samples
+from gwtl.dataset import pool_samples, well_samples
 from gwtl.params import ParamsError, validate
 from gwtl.predictions import read_predictions
 from gwtl.strategies import default_strategy, run_strategies, strategy_table, variant
 from gwtl.train import fit, fit_members, set_threads, split_rows
 from gwtl.transfer import (finetune_well, load_bases, pretrain_samples, run_finetune_all, run_it_all,
-                           run_pretrain, well_samples)
+                           run_pretrain)
 
 from synthetic import tiny_params
 from test_library import WELLS, library_params, two_groups
@@ -129,7 +129,7 @@ def test_strategies_table_scores_every_source_and_strategy_and_the_default_is_th
     run_it_all(params, data, tmp_path / "it", n_jobs=1, log=None)
     meta = run_strategies(params, data, pretrain=tmp_path / "pretrain", library=tmp_path / "library",
                           out=tmp_path / "strategies", finetuned=tmp_path / "finetune",
-                          tl_library=tmp_path / "tl_library", log=None)
+                          tl_library=tmp_path / "tl_library", log=None).strategies
     assert list(meta["strategy"]) == [f"{s}/{f}" for s in ("basin", "wells", "clusters") for f in ("head", "gradual")]
     pred = read_predictions(tmp_path / "strategies" / "predictions.csv")
     assert pred.groupby("model")["well"].nunique().eq(len(WELLS)).all() and pred["model"].nunique() == 6

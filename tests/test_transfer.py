@@ -107,7 +107,7 @@ def test_members_reproduce_the_written_forecast(tmp_path):
     run_pretrain(params, data, tmp_path / "pretrain", log=None)
     result = run_finetune(params, WELL, data, tmp_path / "pretrain", tmp_path / "tl")
     members, info = load_members(tmp_path / "tl")
-    from gwtl.transfer import well_samples
+    from gwtl.dataset import well_samples
     import numpy as np
     samples = well_samples(params, data, str(WELL), info["window"])
     level = samples.to_level(np.median([predict(m, samples.x) for m in members], axis=0))
@@ -138,9 +138,11 @@ def test_finetune_refuses_a_pretrained_model_of_other_settings(tmp_path):
 
 def test_it_for_all_wells_does_not_depend_on_the_workers(tmp_path):
     params, data = tiny_params(), synthetic_processed()
-    alone = run_it_all(params, data, tmp_path / "one", n_jobs=1, log=None)
-    side_by_side = run_it_all(params, data, tmp_path / "two", n_jobs=2, log=None)
-    assert sorted(alone.well) == sorted(str(w) for w in WELLS)
+    result = run_it_all(params, data, tmp_path / "one", n_jobs=1, log=None)
+    alone = result.wells
+    side_by_side = run_it_all(params, data, tmp_path / "two", n_jobs=2, log=None).wells
+    assert result.out == tmp_path / "one" and set(result.predictions["model"]) == {"it"}
+    assert sorted(alone.well) == sorted(str(w) for w in WELLS) == sorted(result.predictions["well"].unique())
     pd.testing.assert_frame_equal(alone.drop(columns=["wall_s", "cpu_s"]), side_by_side.drop(columns=["wall_s", "cpu_s"]))
     for well in WELLS:
         one = (tmp_path / "one" / str(well) / "predictions.csv").read_bytes()

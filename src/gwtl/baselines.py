@@ -56,7 +56,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .dataset import Samples, make_samples, period
+from .atomic import write_text
+from .dataset import Samples, period, well_samples
 from .parallel import map_in_processes
 from .params import validate
 from .predictions import prediction_table, write_predictions
@@ -73,6 +74,8 @@ class BaselineResult:
 
     Attributes
     ----------
+    out : Path
+        The folder of the three files.
     predictions : DataFrame
         Predictions table (:mod:`gwtl.predictions`) of every well and model.
     config : dict
@@ -82,32 +85,13 @@ class BaselineResult:
         ``well, model, wall_s, cpu_s, trials``.
     """
 
+    out: Path
     predictions: pd.DataFrame
     config: dict
     cost: pd.DataFrame
 
 
 # ----------------------------------------------------------------------------- inputs
-
-
-def well_samples(level: pd.Series, forcings: pd.DataFrame, params: dict, window: int,
-                 filled: pd.Series | None = None) -> Samples:
-    """Samples of one well with the forecast settings of ``params``.
-
-    ``filled`` marks the months ``prepare`` interpolated (:meth:`Processed.filled`):
-    never issue months nor targets, as for the LSTMs.
-    """
-    fc = params["forecast"]
-    return make_samples(
-        level,
-        forcings[fc["forcings"]],
-        window=window,
-        leads=fc["leads"],
-        mode=fc["mode"],
-        target=fc["target"],
-        train=params["split"]["train"],
-        filled=filled,
-    )
 
 
 def window_inputs(samples: Samples, j: int, past: list[str], future: list[str]) -> np.ndarray:
@@ -318,7 +302,7 @@ def run_well(well: str, processed: Processed, params: dict, models=MODELS) -> tu
 
     def samples_for(window: int) -> Samples:
         if window not in cache:
-            cache[window] = well_samples(level, processed.forcings, params, window, processed.filled(well))
+            cache[window] = well_samples(params, processed, well, window)
         return cache[window]
 
     tables, config, cost = [], {}, []
@@ -362,12 +346,6 @@ def _run_task(task: tuple) -> tuple:
 # ----------------------------------------------------------------------------- stage
 
 
-def _write_text(text: str, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def check_inputs(params: dict, processed: str | Path, wells) -> tuple[Processed, list[str]]:
     """Validate params, the prepared data and the wells before any fitting."""
     validate(params)
@@ -376,16 +354,8 @@ def check_inputs(params: dict, processed: str | Path, wells) -> tuple[Processed,
         if not (folder / name).exists():
             raise FileNotFoundError(f"{folder / name} is missing; run `dvc repro prepare` first")
     data = load_processed(folder)
-    wells = [str(w) for w in (params["basin"]["wells"] if wells is None else wells)]
-    unknown = [w for w in wells if w not in data.levels.columns]
-    if unknown:
-        raise ValueError(
-            f"well(s) {', '.join(unknown)} are not in {folder / 'levels.csv'}; "
-            "list them in basin.wells of params.yaml and rerun prepare, or drop them"
-        )
-    missing = [f for f in params["forecast"]["forcings"] if f not in data.forcings.columns]
-    if missing:
-        raise ValueError(f"forcing(s) {missing} of forecast.forcings are not in {folder / 'forcings.csv'}; rerun prepare")
+    wells = data.listed_wells(params) if wells is None else data.require_wells(wells)
+    data.require_forcings(params["forecast"]["forcings"])
     return data, wells
 
 
@@ -427,9 +397,9 @@ def run_baselines(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_predictions(table, out / "predictions.csv")
-    _write_text(json.dumps(config, indent=1), out / "config.json")
-    _write_text(cost.to_csv(index=False), out / "cost.csv")
-    return BaselineResult(table, config, cost)
+    write_text(out / "config.json", json.dumps(config, indent=1))
+    write_text(out / "cost.csv", cost.to_csv(index=False))
+    return BaselineResult(out, table, config, cost)
 
 
 def config_summary(config: dict) -> pd.DataFrame:

@@ -8,12 +8,12 @@ Wells
     file has a share of months with a value (coverage) over
     ``prepare.start..end`` of at least ``prepare.min_coverage`` and two distinct
     values in ``split.train``; these are the checks of the prepare stage, made
-    with the same functions (:func:`gwtl.prepare.monthly_values`,
-    :func:`gwtl.prepare.coverage`), so the two never disagree.
+    with the same functions (:func:`gwtl.monthly.monthly_values`,
+    :func:`gwtl.monthly.coverage_problem`), so the two never disagree.
 Rain stations
     Precipitation stations of the catalog within ``radius_rain_km`` of a kept
     well whose daily file gives monthly sums with coverage >= ``prepare.min_coverage``
-    under ``prepare.max_missing_days`` (:func:`gwtl.prepare.monthly_from_daily`).
+    under ``prepare.max_missing_days`` (:func:`gwtl.monthly.monthly_from_daily`).
 Gauges
     Surface-water gauges within ``radius_gauge_km`` of a kept well with a
     ``Q-Tagesmittel`` file that passes the same rule. The one with the largest
@@ -35,9 +35,7 @@ replaced by the rivers and names of the chosen gauges).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,10 +46,12 @@ import yaml
 
 from .catalog import ENCODING as CATALOG_ENCODING
 from .catalog import CatalogError, area_wells, catalog_path, read_catalog, stations_near
-from .ehyd import EhydFormatError, read_ehyd
-from .fetch import PRODUCTS, FetchError, Unavailable, Unusable, data_filename, open_source
+from .atomic import write_text
+from .ehyd import PRODUCTS, EhydFormatError, data_path, read_ehyd
+from .fetch import FetchError, Unavailable, Unusable, open_source
+from .monthly import (PrepareError, coverage, coverage_problem, daily_values, month_index, monthly_from_daily,
+                      monthly_values)
 from .params import validate
-from .prepare import PrepareError, coverage, daily_values, month_index, monthly_from_daily, monthly_values
 
 LIST_WIDTH = 10  # HZB numbers per line of a list in params.yaml
 COMMENT_COLUMN = 27  # column of a new inline comment, as in params.yaml
@@ -142,7 +142,7 @@ class _Files:
 
     def read(self, kind: str, hzb: int):
         """The station's series, or the reason (str) why there is none."""
-        target = self.folder / kind / data_filename(kind, hzb)
+        target = data_path(self.folder, kind, hzb)
         try:
             self.source.get(kind, hzb, target)
         except Unavailable as why:
@@ -168,11 +168,12 @@ def _well_status(files: _Files, hzb: int, params: dict, months: pd.DatetimeIndex
         return np.nan, f"corrupt file: {err}"
     cov, rule = coverage(monthly), params["prepare"]["min_coverage"]
     train = params["split"]["train"]
-    if cov == 0:
+    problem = coverage_problem(monthly, rule, train)
+    if problem == "empty":
         return cov, f"no value in {months[0]:%Y-%m}..{months[-1]:%Y-%m}"
-    if cov < rule:
+    if problem == "low":
         return cov, f"coverage {cov:.3f} < {rule}"
-    if monthly.loc[pd.Timestamp(train[0]) : pd.Timestamp(train[1])].dropna().nunique() < 2:
+    if problem == "untrained":
         return cov, f"fewer than two distinct values in the training period {train[0]}..{train[1]}"
     return cov, "kept"
 
@@ -188,8 +189,9 @@ def _station_status(files: _Files, kind: str, hzb: int, params: dict,
         daily = daily_values(series.values, months)
     except PrepareError as err:
         return np.nan, f"corrupt file: {err}"
-    cov = coverage(monthly_from_daily(daily, how, prep["max_missing_days"]))
-    if cov < prep["min_coverage"]:
+    monthly = monthly_from_daily(daily, how, prep["max_missing_days"])
+    cov = coverage(monthly)
+    if coverage_problem(monthly, prep["min_coverage"]) is not None:
         return cov, (f"coverage {cov:.3f} < {prep['min_coverage']} (months missing more than "
                      f"{prep['max_missing_days']} days count as missing)")
     return cov, "kept"
@@ -548,15 +550,7 @@ def write_basin(path: str | Path, choice: BasinChoice) -> str:
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     new = basin_params_text(text, choice)
-    fd, part = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(new)
-        shutil.copymode(path, part)
-        os.replace(part, path)
-    finally:
-        if os.path.exists(part):
-            os.unlink(part)
+    write_text(path, new)
     return new
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from .atomic import write_text
 from .params import ParamsError, load_params
 
 
@@ -49,6 +52,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class CommandError(Exception):
+    """A command's failure for its user: printed as ``gwtl COMMAND: error: MESSAGE``, exit status 1."""
+
+
+@contextmanager
+def _reported(*errors: type[Exception]) -> Iterator[None]:
+    """Raise the ``errors`` of the block as a :class:`CommandError` with the same message.
+
+    Each command imports (lazily: check-params, the first stage of dvc.yaml,
+    stays quick) and names the errors its user can fix.
+    """
+    try:
+        yield
+    except errors as err:
+        raise CommandError(str(err)) from err
+
+
 CHECKED = "data/params.ok"  # the output of the stage params of dvc.yaml
 CHECKED_TEXT = "params.yaml is valid\n"  # constant: a valid change of params.yaml reruns no other stage by itself
 
@@ -61,54 +81,46 @@ def _check_params(args: argparse.Namespace) -> None:
         out.unlink(missing_ok=True)
         raise ParamsError(f"{err}\nNothing else was run or changed: every stage's outputs are as they were. "
                           f"Fix {args.params} and run `dvc repro` again.") from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(CHECKED_TEXT, encoding="utf-8")
-    tmp.replace(out)
+    write_text(out, CHECKED_TEXT)
     print(f"{args.params} is valid; wrote {out}")
 
 
 def _source_manifest(args: argparse.Namespace) -> None:
-    from .fetch import write_source_manifest
+    from .fetch import FetchError, write_source_manifest
 
-    manifest = write_source_manifest(load_params(args.params), args.out)
-    print(f"{manifest['source']} source: {len(manifest.get('files', []))} files listed in {args.out}")
+    with _reported(FetchError):
+        manifest = write_source_manifest(load_params(args.params), args.out)
+        print(f"{manifest['source']} source: {len(manifest.get('files', []))} files listed in {args.out}")
 
 
 def _basin(args: argparse.Namespace) -> None:
-    from .basin import basin_block, basin_params_text, choose_basin, report, write_basin
+    from .basin import BasinError, basin_block, basin_params_text, choose_basin, report, write_basin
+    from .fetch import FetchError
 
-    params = load_params(args.params)
-    choice = choose_basin(params, args.area, radius_rain_km=args.radius_rain,
-                          radius_gauge_km=args.radius_gauge, source=args.source, gauges=args.gauge)
-    print(report(choice))
-    print()
-    if args.dry_run:
-        text = basin_params_text(Path(args.params).read_text(encoding="utf-8"), choice)
-        print(f"--dry-run: {args.params} not changed; its basin section would read:")
-    else:
-        text = write_basin(args.params, choice)
-        print(f"wrote the basin section and forecast.forcings of {args.params}:")
-    print(basin_block(text))
+    with _reported(BasinError, FetchError):
+        params = load_params(args.params)
+        choice = choose_basin(params, args.area, radius_rain_km=args.radius_rain,
+                              radius_gauge_km=args.radius_gauge, source=args.source, gauges=args.gauge)
+        print(report(choice))
+        print()
+        if args.dry_run:
+            text = basin_params_text(Path(args.params).read_text(encoding="utf-8"), choice)
+            print(f"--dry-run: {args.params} not changed; its basin section would read:")
+        else:
+            text = write_basin(args.params, choice)
+            print(f"wrote the basin section and forecast.forcings of {args.params}:")
+        print(basin_block(text))
+
+
+COMMANDS = {"basin": _basin, "check-params": _check_params, "source-manifest": _source_manifest}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 error with a message on stderr)."""
     args = _parser().parse_args(argv)
-    errors: tuple[type[Exception], ...] = (ParamsError,)
-    if args.command != "check-params":  # imported here: check-params, the first stage of dvc.yaml, stays quick
-        from .basin import BasinError
-        from .fetch import FetchError
-
-        errors += (BasinError, FetchError)
     try:
-        if args.command == "basin":
-            _basin(args)
-        elif args.command == "check-params":
-            _check_params(args)
-        elif args.command == "source-manifest":
-            _source_manifest(args)
-    except errors as err:
+        COMMANDS[args.command](args)
+    except (ParamsError, CommandError) as err:
         print(f"gwtl {args.command}: error: {err}", file=sys.stderr)
         return 1
     return 0

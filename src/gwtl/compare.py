@@ -34,7 +34,10 @@ For a pair of models ``a`` and ``b`` and one lead, :func:`compare_pair` gives
 present (:data:`PAIRS`) on the rows the evaluate stage scored
 (:func:`gwtl.evaluate.scored_rows`: the common months of each well), so the
 per-well NSE here is the NSE of ``reports/results.csv``.
-:func:`verdict` turns one comparison into the sentence the report states.
+:func:`verdict` turns one comparison into the sentence the report states;
+:func:`link_verdict` does the same for the correlation over wells of TL's
+deficit with a well's correlation to the basin signal
+(:func:`gwtl.summaries.gap_correlation`).
 """
 
 from __future__ import annotations
@@ -246,3 +249,19 @@ def claims_table(comparison: pd.DataFrame, a: str, b: str, names: Mapping[str, s
     })
     table.index.name = "lead (months)"
     return table
+
+
+def link_verdict(stats: Mapping, alpha: float = ALPHA) -> str:
+    """Does a low correlation with the basin go with a TL deficit? The answer for the report.
+
+    ``stats`` is :func:`gwtl.summaries.gap_correlation` (TL-minus-IT NSE
+    against ``corr_basin`` over wells): a significant positive Spearman
+    coefficient is the paper's finding, a significant negative one the
+    opposite, anything else no clear link at ``alpha``.
+    """
+    if stats["spearman"] > 0 and stats["p_spearman"] < alpha:
+        return ("**yes**: the less a well follows the basin signal, the more TL loses against IT, "
+                "as the paper found")
+    if stats["spearman"] < 0 and stats["p_spearman"] < alpha:
+        return "**the opposite**: TL loses more on wells that follow the basin signal closely"
+    return f"**no clear link** at the {alpha:.0%} level in this run"

@@ -41,9 +41,9 @@ point. Days or months are never filled here: ``prepare`` applies its gap rules
 :mod:`gwtl.plausible`, with ``precipitation``-like columns as precipitation and
 ``discharge*`` columns as discharge) and copies them unchanged into ``data/raw/csv/``
 (:func:`fetch_into`); ``prepare`` reads them from there with
-:func:`read_csv_basin` and writes the same ``data/processed/`` as for eHYD
-(:func:`gwtl.prepare.prepare`). This module reads and checks the layout only
-and imports no other part of gwtl but :mod:`gwtl.plausible`.
+:func:`read_inputs` (:func:`read_csv_basin`, then the monthly rules of
+:mod:`gwtl.monthly`) and writes the same ``data/processed/`` as for eHYD
+(:func:`gwtl.prepare.prepare`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from . import plausible
+from .monthly import Inputs, PrepareError, Station, check_listed, coverage, forcing_meta, is_daily, to_months
 
 FOLDER = "csv"  # inside data/raw
 FILES = ("wells.csv", "levels.csv", "forcings.csv")
@@ -120,18 +121,8 @@ def aggregation(name: str) -> str:
     return "sum" if low in SUMMED or low.endswith("_sum") else "mean"
 
 
-def is_daily(dates: pd.DatetimeIndex | pd.Series) -> bool:
-    """Daily when most months with a date hold more than one; otherwise each date stands for its month.
-
-    A majority rule, so that one stray row in a monthly series does not make
-    the whole series daily (:func:`monthly_problems` names such a row).
-    """
-    per_month = pd.DatetimeIndex(dates).dropna().to_period("M").value_counts()
-    return bool((per_month > 1).mean() > 0.5) if len(per_month) else False
-
-
 def monthly_problems(dates: pd.Series, what: str) -> list[str]:
-    """For a monthly series (:func:`is_daily` False): the months that hold more than one row, with their dates."""
+    """For a monthly series (:func:`gwtl.monthly.is_daily` False): the months holding more than one row, with dates."""
     dates = pd.Series(pd.DatetimeIndex(dates)).dropna()
     months = dates.dt.to_period("M")
     twice = months[months.duplicated(keep=False)]
@@ -479,3 +470,93 @@ def summary_table(summary: dict) -> pd.DataFrame:
          "listed": int((files["kind"] == "forcing").sum()), "unlisted": 0, "missing": 0,
          "location": summary["location"]},
     ])
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+def _station(data: CsvBasin, well: int, months: pd.DatetimeIndex, params: dict) -> tuple[Station, str]:
+    """One well on the monthly index, and its resolution (``"daily"`` or ``"monthly"``)."""
+    row = data.wells.loc[well]
+    values = data.well_values(well)
+    monthly, resolution = to_months(values, months, "mean", params["prepare"]["max_missing_days"])
+    meta = {"hzb": int(well), "name": row["name"], "area": data.area_of(well, params["basin"]["area"]),
+            "lon": float(row["lon"]), "lat": float(row["lat"]),
+            "elevation": None if pd.isna(row["elevation"]) else float(row["elevation"]),
+            "values": values}
+    return Station("well", int(well), meta, monthly.rename(str(well)), coverage(monthly)), resolution
+
+
+def _values_span(station: Station) -> str:
+    values = station.meta["values"].dropna()
+    if values.empty:
+        return "the CSV files hold no value for it"
+    return f"its values cover {values.index[0]:%Y-%m}..{values.index[-1]:%Y-%m}"
+
+
+def read_inputs(params: dict, raw: Path, months: pd.DatetimeIndex) -> Inputs:
+    """The inputs of :func:`gwtl.prepare.prepare` from ``raw/csv`` (the CSV layout).
+
+    Also reads ``forecast.forcings``: columns of ``forcings.csv`` that must exist
+    and pass the coverage check (:func:`gwtl.monthly.check_listed`; every column
+    is prepared). ``meta.json`` gets empty ``rain_stations`` and ``gauges``,
+    ``forcings`` (one entry per column, with ``named``) and ``daily_levels``
+    (ids of wells given as daily levels).
+
+    Raises
+    ------
+    PrepareError
+        No ``raw/csv``, files that do not follow the layout, listed wells or
+        named forcings missing from them, listed series without data or with
+        too little coverage.
+    """
+    basin, prep = params["basin"], params["prepare"]
+    named = list(params["forecast"]["forcings"])
+    folder = raw / FOLDER
+    if not folder.is_dir():
+        raise PrepareError(f"raw folder {folder} not found; run the fetch stage first (dvc repro fetch) "
+                           "with data.format: csv")
+    try:
+        data = read_csv_basin(folder)
+    except CsvLayoutError as err:
+        raise PrepareError(f"prepare: {err}\nFix the files in data.source and run the fetch stage again.") from None
+    problems = listed_problems(data, basin["wells"])
+    absent = [n for n in named if n not in data.forcings.columns]
+    if absent:
+        problems.append(f"forecast.forcings: {', '.join(absent)} not a column of forcings.csv (its columns: "
+                        f"{', '.join(data.forcings.columns)}); fix forecast.forcings in params.yaml or the file")
+    if problems:
+        raise PrepareError("prepare: " + "\n".join(problems))
+
+    wells, daily = [], []
+    for well in basin["wells"]:
+        station, resolution = _station(data, well, months, params)
+        wells.append(station)
+        if resolution == "daily":
+            daily.append(well)
+    listed_set = set(basin["wells"])
+    others = [_station(data, int(w), months, params)[0] for w in data.wells.index
+              if w not in listed_set and (not data.has_area or data.area_of(w, None) == basin["area"])]
+
+    forcings, columns = pd.DataFrame(index=months), []
+    for name in data.forcings.columns:
+        how = aggregation(name)
+        monthly, resolution = to_months(data.forcings[name].rename(name), months, how, prep["max_missing_days"])
+        how = how if resolution == "daily" else "as given"
+        text = f"{resolution} values, monthly {how}" if resolution == "daily" else "monthly values as given"
+        meta = {"name": text, "how": how, "resolution": resolution, "values": data.forcings[name]}
+        columns.append(Station("forcing", name, meta, monthly, coverage(monthly)))
+        forcings[name] = monthly
+    forcings.index.name = "month"
+    check_listed(params, {"well": wells, "forcing": [s for s in columns if s.hzb in named]}, _values_span)
+    return Inputs(
+        format="csv",
+        listed={"well": wells, "forcing": columns},
+        others=others,
+        forcings=forcings,
+        rain_stations=[],
+        gauges=[],
+        forcing_entries=[{**forcing_meta(s.hzb, s.monthly, s.meta["how"], s.meta["resolution"], s.meta["name"]),
+                          "named": s.hzb in named} for s in columns],
+        extra={"daily_levels": daily},
+    )

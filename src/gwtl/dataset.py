@@ -43,6 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .processed import Processed
+
 MODES = ("observed-forcing", "operational")
 TARGETS = ("change", "level")
 
@@ -235,6 +237,20 @@ def make_samples(
         target=target,
         scaler=scaler,
     )
+
+
+def well_samples(params: dict, data: Processed, well: str, window: int) -> Samples:
+    """:func:`make_samples` of ``well`` (or ``"basin"``) of the prepared ``data``, forecast settings of ``params``.
+
+    The samples every model of a well learns from (LSTMs and baselines):
+    ``forecast.forcings`` (a ValueError when the data lack one), leads, mode
+    and target, scalers of ``split.train``, and the months ``prepare`` filled
+    (:meth:`gwtl.processed.Processed.filled`) never issue months nor targets.
+    """
+    fc = params["forecast"]
+    return make_samples(data.series(well), data.require_forcings(fc["forcings"]), window=window, leads=fc["leads"],
+                        mode=fc["mode"], target=fc["target"], train=params["split"]["train"],
+                        filled=data.filled(well))
 
 
 def pool_samples(parts: list[Samples]) -> Samples:

@@ -1,10 +1,16 @@
-"""Reader for eHYD export files (groundwater, precipitation, discharge).
+"""The eHYD source: export files (groundwater, precipitation, discharge) and the prepare stage's inputs from them.
 
 An eHYD file is ISO-8859-1 text: a header of ``key: ;value`` lines that ends
 with a line ``Werte:``, then one value per line, ``DD.MM.YYYY HH:MM:SS ; value``,
 with a decimal comma. A gap is written ``Lücke`` and holds until the next
 timestamp. Monthly values are stamped on the first of the month; daily
 precipitation sums are stamped 07:00 of the day *after* the rain fell.
+
+A folder of eHYD files (the offline mirror, ``data/raw``) holds one file per
+station and product, ``<kind>/<product>-<HZB>.csv`` (:data:`PRODUCTS`,
+:func:`data_path`), and the station catalogs (:mod:`gwtl.catalog`).
+:func:`read_inputs` reads the listed stations of such a folder onto the
+monthly index for :func:`gwtl.prepare.prepare` (``data.format: ehyd``).
 
 We keep a small reader of our own instead of the PyPI package ``ehyd-tools``:
 that package reads monthly files but fails on daily files under pandas 3, and
@@ -21,8 +27,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .catalog import catalog_path, read_catalog
+from .monthly import (PARAM_KEY, Inputs, PrepareError, Station, check_listed, coverage, daily_values, forcing_meta,
+                      monthly_from_daily, monthly_values, months_text)
+
 ENCODING = "iso-8859-1"
 GAP = "Lücke"
+PRODUCTS = {"gw": "Grundwasserstand-Monatsmittel", "nlv": "N-Tagessummen", "owf": "Q-Tagesmittel"}
+KINDS = {"well": "gw", "rain station": "nlv", "gauge": "owf"}  # kind of a listed series -> eHYD kind
 
 
 class EhydFormatError(ValueError):
@@ -189,3 +201,181 @@ def read_ehyd(path: str | Path) -> EhydSeries:
     if series.index.has_duplicates:
         raise EhydFormatError(f"{path}: repeated timestamps; the file is corrupt, fetch it again.")
     return EhydSeries(meta=meta, values=series)
+
+
+# --------------------------------------------------------------------------- folders of eHYD files
+
+
+def data_filename(kind: str, hzb: int | str) -> str:
+    """File name of the product of ``kind`` used by gwtl, e.g. ``N-Tagessummen-112300.csv``."""
+    return f"{PRODUCTS[kind]}-{hzb}.csv"
+
+
+def data_path(folder: str | Path, kind: str, hzb: int | str) -> Path:
+    """Path of a station's file of ``kind`` (``gw``, ``nlv``, ``owf``) inside an eHYD folder."""
+    return Path(folder) / kind / data_filename(kind, hzb)
+
+
+def file_area(path: str | Path) -> int | None:
+    """Porous-aquifer area number from a well file's header, without reading its values."""
+    with open(path, encoding=ENCODING) as fh:
+        for line in fh:
+            if line.strip() == "Werte:":
+                break
+            if line.startswith("PorenGW-Gebiet"):
+                text = line.partition(";")[2].split()
+                return int(text[0]) if text and text[0].isdigit() else None
+    return None
+
+
+def area_well_files(folder: str | Path, area: int) -> list[int]:
+    """HZB numbers of the well files in ``folder/gw`` whose header names porous-aquifer ``area``.
+
+    The files' own word; :func:`gwtl.catalog.area_wells` gives the catalog's.
+    """
+    found = []
+    for path in sorted((Path(folder) / "gw").glob(data_filename("gw", "*"))):
+        if file_area(path) == area:
+            found.append(int(path.stem.rsplit("-", 1)[1]))
+    return found
+
+
+def gauge_coordinates(folder: str | Path, gauges: list[int]) -> dict[int, tuple[float, float]]:
+    """WGS84 lon/lat of gauges from the surface-water catalog, if the folder has it."""
+    path = catalog_path(folder, "owf")
+    if not path.exists():
+        return {}
+    table = read_catalog(path, "owf")
+    table = table[table["hzb"].isin(gauges)].dropna(subset=["lon", "lat"])
+    return {int(h): (float(x), float(y)) for h, x, y in zip(table["hzb"], table["lon"], table["lat"])}
+
+
+# --------------------------------------------------------------------------- inputs of the prepare stage
+
+
+def _check_files(params: dict, raw: Path) -> None:
+    """Fail on too few rain stations and on missing files, before reading any values."""
+    basin, prep = params["basin"], params["prepare"]
+    if len(basin["rain_stations"]) < prep["min_rain_stations"]:
+        raise PrepareError(
+            f"basin.rain_stations lists {len(basin['rain_stations'])} stations, fewer than "
+            f"prepare.min_rain_stations = {prep['min_rain_stations']}; add stations or lower it")
+    if not raw.is_dir():
+        raise PrepareError(f"raw folder {raw} not found; run the fetch stage first (dvc repro fetch)")
+    missing = []
+    for kind, ehyd_kind in KINDS.items():
+        key = PARAM_KEY[kind]
+        ids = [h for h in basin[key.split(".")[1]] if not data_path(raw, ehyd_kind, h).exists()]
+        if ids:
+            missing.append(f"  {key}: no file for {', '.join(map(str, ids))} "
+                           f"(expected {data_path(raw, ehyd_kind, '<id>')})")
+    if missing:
+        raise PrepareError(
+            "prepare: input files are missing:\n" + "\n".join(missing)
+            + "\nRun the fetch stage (dvc repro fetch), or remove these ids from params.yaml.")
+
+
+def _read_listed(params: dict, raw: Path, months: pd.DatetimeIndex) -> dict[str, list[Station]]:
+    """Read every listed series and bring it to the monthly index."""
+    max_missing = params["prepare"]["max_missing_days"]
+    out: dict[str, list[Station]] = {}
+    for kind, ehyd_kind in KINDS.items():
+        key = PARAM_KEY[kind]
+        out[kind] = []
+        for hzb in params["basin"][key.split(".")[1]]:
+            series = read_ehyd(data_path(raw, ehyd_kind, hzb))
+            if kind == "well":
+                monthly = monthly_values(series.values, months)
+            else:
+                how = "sum" if kind == "rain station" else "mean"
+                monthly = monthly_from_daily(daily_values(series.values, months), how, max_missing)
+            out[kind].append(Station(kind, hzb, series.meta, monthly.rename(str(hzb)), coverage(monthly)))
+    return out
+
+
+def _data_span(station: Station, raw: Path) -> str:
+    values = read_ehyd(data_path(raw, KINDS[station.kind], station.hzb)).values.dropna()
+    if values.empty:
+        return "the file holds no values at all"
+    return f"its values cover {values.index[0]:%Y-%m}..{values.index[-1]:%Y-%m}"
+
+
+def _unlisted_area_wells(params: dict, raw: Path, months: pd.DatetimeIndex) -> list[Station]:
+    """The wells of ``basin.area`` in ``raw/gw`` that ``basin.wells`` does not list."""
+    listed = set(params["basin"]["wells"])
+    out = []
+    for hzb in area_well_files(raw, params["basin"]["area"]):
+        if hzb in listed:
+            continue
+        series = read_ehyd(data_path(raw, "gw", hzb))
+        monthly = monthly_values(series.values, months)
+        out.append(Station("well", hzb, series.meta, monthly.rename(str(hzb)), coverage(monthly)))
+    return out
+
+
+def _forcings(listed: dict[str, list[Station]], params: dict, months: pd.DatetimeIndex) -> pd.DataFrame:
+    rain = pd.concat([s.monthly for s in listed["rain station"]], axis=1)
+    enough = rain.notna().sum(axis=1) >= params["prepare"]["min_rain_stations"]
+    forcings = pd.DataFrame({"precipitation": rain.mean(axis=1).where(enough)}, index=months)
+    for s in listed["gauge"]:
+        forcings[f"discharge_{s.hzb}"] = s.monthly
+    forcings.index.name = "month"
+    return forcings
+
+
+def _rain_warnings(params: dict, forcings: pd.DataFrame) -> list[str]:
+    gone = forcings.index[forcings["precipitation"].isna()]
+    if not len(gone):
+        return []
+    return [f"precipitation: {len(gone)} months without areal precipitation (fewer than "
+            f"{params['prepare']['min_rain_stations']} stations with a value): {months_text(gone[:12])}"
+            + (" ..." if len(gone) > 12 else "")]
+
+
+def _station_meta(s: Station, gauge_xy: dict) -> dict:
+    lon, lat = s.meta["lon"], s.meta["lat"]
+    if lon is None and s.hzb in gauge_xy:
+        lon, lat = gauge_xy[s.hzb]
+    return {"hzb": s.hzb, "name": s.meta["name"], "lon": lon, "lat": lat,
+            "elevation": s.meta["elevation"], "coverage": round(s.coverage, 4),
+            "months_missing": int(s.monthly.isna().sum())}
+
+
+def read_inputs(params: dict, raw: Path, months: pd.DatetimeIndex) -> Inputs:
+    """The inputs of :func:`gwtl.prepare.prepare` from a folder of eHYD files (rules in :mod:`gwtl.prepare`).
+
+    Checks the files and the coverage of every listed series first
+    (:func:`gwtl.monthly.check_listed`). ``forcings.csv`` gets the areal
+    precipitation and the discharge of every gauge; ``meta.json`` the listed
+    rain stations and gauges (a gauge without coordinates in its file takes
+    those of the catalog) and ``months_without_precipitation``.
+
+    Raises
+    ------
+    PrepareError
+        Too few rain stations, missing files, listed series without data or
+        with too little coverage.
+    """
+    _check_files(params, raw)
+    listed = _read_listed(params, raw, months)
+    check_listed(params, listed, lambda s: _data_span(s, raw))
+    others = _unlisted_area_wells(params, raw, months)
+    forcings = _forcings(listed, params, months)
+    gauge_xy = gauge_coordinates(raw, params["basin"]["gauges"])
+    n_rain = len(listed["rain station"])
+    return Inputs(
+        format="ehyd",
+        listed=listed,
+        others=others,
+        forcings=forcings,
+        rain_stations=[_station_meta(s, gauge_xy) for s in listed["rain station"]],
+        gauges=[_station_meta(s, gauge_xy) for s in listed["gauge"]],
+        forcing_entries=[
+            forcing_meta("precipitation", forcings["precipitation"], "sum", "daily",
+                         f"areal precipitation (mm/month), mean of {n_rain} rain stations"),
+            *(forcing_meta(f"discharge_{s.hzb}", s.monthly, "mean", "daily",
+                           f"discharge (m³/s) at gauge {s.hzb} {s.meta['name']}") for s in listed["gauge"]),
+        ],
+        counts={"months_without_precipitation": int(forcings["precipitation"].isna().sum())},
+        warnings=_rain_warnings(params, forcings),
+    )

@@ -93,10 +93,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .atomic import write_text
 from .compare import comparison_metrics, comparison_table
 from .dataset import period
 from .metrics import NAMES, score
 from .predictions import COLUMNS, SPLITS, read_predictions
+from .processed import listed_flags, require_wells
+
 
 def inputs_under(models: str | Path = "models") -> dict:
     """The predictions globs and cost files the pipeline writes under ``models``.
@@ -134,7 +137,11 @@ BASIN = "basin"
 
 @dataclass
 class EvaluateResult:
-    """What :func:`run_evaluate` wrote: per-well results, the metrics dict, the cost and comparison tables."""
+    """What :func:`run_evaluate` wrote: per-well results, the metrics dict, the cost and comparison tables.
+
+    Unlike the other stages' results it has no ``out``: its four files go to
+    the places its arguments name (``reports/`` and ``metrics.json``).
+    """
 
     results: pd.DataFrame
     metrics: dict
@@ -197,10 +204,8 @@ def listed_wells(wells_csv: str | Path) -> list[str]:
     if "hzb" not in wells.columns:
         raise ValueError(f"{path}: no 'hzb' column; rerun prepare")
     if "listed" in wells.columns:
-        wells = wells[wells["listed"].astype(str).str.lower().isin(["true", "1"])]
-    if wells.empty:
-        raise ValueError(f"{path}: no listed wells; check basin.wells in params.yaml and rerun prepare")
-    return [str(w) for w in wells["hzb"]]
+        wells = wells[listed_flags(wells["listed"])]
+    return require_wells(wells["hzb"], wells["hzb"], f"the listed wells of {path}")
 
 
 def training_means(wells_csv: str | Path, wells: list[str]) -> dict[str, float]:
@@ -522,14 +527,6 @@ def cost_table(own: pd.DataFrame, n_wells: int) -> tuple[pd.DataFrame, dict]:
 # ----------------------------------------------------------------------------- stage
 
 
-def _write_atomic(text: str, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def run_evaluate(
     params: dict,
     predictions=PREDICTIONS,
@@ -576,8 +573,8 @@ def run_evaluate(
     if intervals is not None:
         metrics = merge_metrics(metrics, _read_json(Path(intervals)))
 
-    _write_atomic(results.to_csv(index=False, float_format="%.6g"), out_results)
-    _write_atomic(comparison.to_csv(index=False, float_format="%.6g"), out_comparison)
-    _write_atomic(cost.to_csv(index=False, float_format="%.6g"), out_cost)
-    _write_atomic(json.dumps(metrics, indent=2) + "\n", out_metrics)
+    write_text(out_results, results.to_csv(index=False, float_format="%.6g"))
+    write_text(out_comparison, comparison.to_csv(index=False, float_format="%.6g"))
+    write_text(out_cost, cost.to_csv(index=False, float_format="%.6g"))
+    write_text(out_metrics, json.dumps(metrics, indent=2) + "\n")
     return EvaluateResult(results, metrics, cost, comparison)

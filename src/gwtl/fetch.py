@@ -35,11 +35,10 @@ from pathlib import Path
 import pandas as pd
 
 from gwtl import csv_source, plausible
-from gwtl.atomic import atomic_folder
+from gwtl.atomic import atomic_file, atomic_folder, write_text
 from gwtl.catalog import KIND_NAMES, CatalogError, area_wells, catalog_path, read_catalog
-from gwtl.ehyd import EhydFormatError, read_ehyd
+from gwtl.ehyd import PRODUCTS, EhydFormatError, data_path, read_ehyd
 
-PRODUCTS = {"gw": "Grundwasserstand-Monatsmittel", "nlv": "N-Tagessummen", "owf": "Q-Tagesmittel"}
 PARAM_KEYS = {"gw": "basin.wells", "nlv": "basin.rain_stations", "owf": "basin.gauges"}
 PLAUSIBILITY = {"gw": "level", "nlv": "precipitation", "owf": "discharge"}  # rules of gwtl.plausible
 MIRROR_ENV = "GWTL_EHYD_MIRROR"
@@ -76,11 +75,6 @@ Unusable = _Unusable  # public name, raised by ``open_source(...).get`` for an u
 
 class _Truncated(Exception):
     """A download ended before its Content-Length."""
-
-
-def data_filename(kind: str, hzb: int) -> str:
-    """File name of the product of ``kind`` used by gwtl, e.g. ``N-Tagessummen-112300.csv``."""
-    return f"{PRODUCTS[kind]}-{hzb}.csv"
 
 
 def resolve_source(setting: str) -> tuple[str, Path | None]:
@@ -123,7 +117,7 @@ class _Mirror:
         self.location = str(root)
 
     def path(self, kind: str, hzb: int) -> Path:
-        return self.root / kind / data_filename(kind, hzb)
+        return data_path(self.root, kind, hzb)
 
     def catalog(self, kind: str, target: Path) -> str:
         source = catalog_path(self.root, kind)
@@ -161,7 +155,7 @@ def open_source(params: dict, source: str | None = None) -> _Mirror | _Http:
         With ``mode`` ("mirror" or "download"), ``location`` (mirror folder or URL
         pattern), ``catalog(kind, target) -> origin`` and ``get(kind, hzb, target)
         -> origin``, which write one catalog or one data file (the product of
-        :data:`PRODUCTS`) to ``target`` atomically. ``get`` raises
+        :data:`gwtl.ehyd.PRODUCTS`) to ``target`` atomically. ``get`` raises
         :class:`Unavailable` when the source has no such file for the station,
         :class:`Unusable` when the mirror's file cannot be read;
         both raise :class:`FetchError` on failed downloads or a mirror without catalogs.
@@ -172,12 +166,8 @@ def open_source(params: dict, source: str | None = None) -> _Mirror | _Http:
 
 
 def _copy(source: Path, target: Path) -> None:
-    part = target.with_name(target.name + ".part")
-    try:
+    with atomic_file(target) as part:
         shutil.copyfile(source, part)
-        os.replace(part, target)
-    finally:
-        part.unlink(missing_ok=True)
 
 
 class _Http:
@@ -216,8 +206,7 @@ class _Http:
     def _save(self, response, target: Path) -> None:
         """Stream the body to ``target`` via a temporary file; never leave a partial file."""
         expected = response.headers.get("Content-Length")
-        part = target.with_name(target.name + ".part")
-        try:
+        with atomic_file(target) as part:
             size = 0
             with open(part, "wb") as fh:
                 while chunk := response.read(CHUNK):
@@ -225,9 +214,6 @@ class _Http:
                     size += len(chunk)
             if expected is not None and size != int(expected):
                 raise _Truncated(f"got {size} of {expected} bytes")
-            os.replace(part, target)
-        finally:
-            part.unlink(missing_ok=True)
 
     def catalog(self, kind: str, target: Path) -> str:
         url = self.catalog_url.format(kind=kind)
@@ -240,10 +226,8 @@ class _Http:
                     if not names:
                         raise FetchError(f"{url}: the ZIP file holds no {target.name}; "
                                          "check data.catalog_url in params.yaml.")
-                    part = target.with_name(target.name + ".part")
-                    with bundle.open(names[0]) as src, open(part, "wb") as dst:
+                    with atomic_file(target) as part, bundle.open(names[0]) as src, open(part, "wb") as dst:
                         shutil.copyfileobj(src, dst)
-                    os.replace(part, target)
             else:
                 os.replace(download, target)
         finally:
@@ -364,7 +348,7 @@ def _fetch_into(build: Path, source, basin: dict) -> dict:
     for kind in PRODUCTS:
         (build / kind).mkdir()
     for kind, hzb, is_listed in plan:
-        target = build / kind / data_filename(kind, hzb)
+        target = data_path(build, kind, hzb)
         entry = {"kind": kind, "hzb": hzb, "name": str(names[kind][hzb]), "listed": is_listed}
         try:
             origin = source.get(kind, hzb, target)
@@ -508,11 +492,7 @@ def source_manifest(params: dict) -> dict:
 def write_source_manifest(params: dict, out: str | Path = "data/source.json") -> dict:
     """Write :func:`source_manifest` to ``out`` (atomically; the same text while the source is unchanged)."""
     manifest = source_manifest(params)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+    write_text(out, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
 
 

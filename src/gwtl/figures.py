@@ -1,10 +1,15 @@
-"""Figures, plot tables and summary tables of the replication report.
+"""Every figure of the project's reports, and the writing of the replication report's figures.
 
 Every ``*_figure`` function takes tables and returns a matplotlib
 :class:`~matplotlib.figure.Figure` (made without pyplot, so nothing is shown or
-kept open). :func:`make_figures` reads the pipeline's outputs, draws all
-figures and writes them as PNG to ``reports/figures/`` and the plot tables for
-``dvc plots`` to ``reports/plots/``:
+kept open; :func:`as_image` shows one in a notebook). Tables come from
+:mod:`gwtl.summaries` (replication report), :mod:`gwtl.outlook` (forecast
+report) and :mod:`gwtl.processed` (data report).
+
+Replication report (``notebooks/report.ipynb``): :func:`make_figures` reads
+the pipeline's outputs (:func:`gwtl.report_inputs.load_inputs`), draws all
+figures (:func:`draw_figures`) and writes them as PNG to ``reports/figures/``
+and the plot tables for ``dvc plots`` to ``reports/plots/``:
 
 ``nse_by_well.csv``
     ``well`` and one column per model scored (``tl``, ``it``, ``arx``, ``svr``,
@@ -16,38 +21,29 @@ figures and writes them as PNG to ``reports/figures/`` and the plot tables for
     mean (m) over the test period at the first lead, averaged over the
     ``wells`` (count) with an observation, a TL and an IT forecast that month.
 
-The summary functions (:func:`summary_table`, :func:`development_cost`,
-:func:`cost_summary`, :func:`cost_accuracy`, :func:`weakest_wells`, ...) give
-the numbers the report sets beside the paper's claims; the paired statistics
-come from ``reports/comparison.csv`` (:mod:`gwtl.compare`).
+Cost is CPU seconds per well with pre-training amortised over the wells:
+:func:`nse_vs_cost_figure` (``nse_vs_cost.png``) sets each model's mean test
+NSE against it, IT at every measured trial budget (the models ``it_<k>``) as
+one curve; :func:`it_budget_figure` (``it_budget.png``, drawn when such
+budgets were scored) shows IT's mean validation and test NSE against its
+trial budget, with TL's level for reference; :func:`library_figure`
+(``library_vs_tl.png``) compares the TL-LSTM fine-tuned from a library of
+pre-trained models (``tl_library``, :mod:`gwtl.library`) with the TL-LSTM.
+:func:`strategies_figure` shows the TL strategies of ``reports/strategies.csv``.
 
-Cost is CPU seconds, measured the same way for every model, with pre-training
-amortised over the wells (``total_cpu_s`` of ``reports/cost.csv``, see
-:mod:`gwtl.evaluate`). :func:`nse_vs_cost_figure` (``nse_vs_cost.png``) sets
-each model's mean test NSE against its CPU seconds per well, IT at every
-measured trial budget (the models ``it_<k>``) as one curve;
-:func:`it_budget_figure` (``it_budget.png``, drawn when such budgets were
-scored) shows IT's mean validation and test NSE against its trial budget,
-with TL's level for reference. When the results hold the TL-LSTM
-fine-tuned from a library of pre-trained models (``tl_library``,
-:mod:`gwtl.library`), :func:`library_comparison` and :func:`library_figure`
-(``library_vs_tl.png``) compare it with the TL-LSTM well by well.
+Forecast report (``notebooks/forecast.ipynb``), not written by
+:func:`make_figures`: :func:`forecast_map_figure` (the TL forecast change of
+level per well, on the map of :func:`well_map_figure`), :func:`fan_chart_figure`
+(a well's recent levels and its outlook with intervals) and
+:func:`coverage_figure` (the tested coverage of the intervals over wells).
 
-The outlook of the forecast stage (``reports/forecast.csv`` and
-``models/forecast/``, :mod:`gwtl.forecast`) has its own figures and tables,
-shown by ``notebooks/forecast.ipynb`` and not written by :func:`make_figures`:
-:func:`forecast_map_figure` (the TL forecast change of level per well, on the
-map of :func:`well_map_figure`), :func:`fan_chart_figure` (a well's recent
-levels and its outlook with intervals), :func:`coverage_figure` (the tested
-coverage of the intervals over wells), and :func:`outlook_summary`,
-:func:`largest_falls` and :func:`interval_table` (the interval scores of
-``metrics.json`` per lead and model).
+Data report (``notebooks/prepare.ipynb``): :func:`station_map_figure`,
+:func:`prepared_levels_figure`, :func:`forcings_figure` and
+:func:`basin_correlation_figure` show the prepared data set.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,14 +52,14 @@ import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .predictions import read_predictions
+from .atomic import atomic_file
+from .model_names import LABELS, budget_of, label, models_in
+from .outlook import month_name, outlook_rows
+from .processed import listed_flags
+from .report_inputs import Inputs, load_inputs
+from .summaries import (basin_hydrograph, cost_accuracy, development_cost, forecast_anomalies, gap_correlation,
+                        library_comparison, metric_by_well, pretrain_seconds)
 
-MODELS = ("tl", "it", "arx", "svr", "rf", "persistence", "climatology")
-LABELS = {
-    "tl": "TL-LSTM", "it": "IT-LSTM", "arx": "ARX (ridge)", "svr": "SVR", "rf": "Random forest",
-    "persistence": "Persistence", "climatology": "Climatology", "pretrain": "Pre-trained (basin)",
-    "tl_library": "TL-LSTM (library)",
-}
 COLORS = {
     "tl": "#1f77b4", "it": "#ff7f0e", "arx": "#2ca02c", "svr": "#9467bd", "rf": "#8c564b",
     "persistence": "#7f7f7f", "climatology": "#bcbd22", "pretrain": "#17becf", "tl_library": "#d62728",
@@ -73,485 +69,6 @@ MARKERS = {"tl": "o", "it": "s", "arx": "D", "svr": "v", "rf": "^", "persistence
 COST_MODELS = ("tl", "tl_library", "it", "arx", "svr", "rf")  # the points of nse_vs_cost (and every it_<k>)
 NSE_FLOOR = -1.0  # NSE axes are cut here; values below are drawn at the floor and counted
 DPI = 120
-
-
-@dataclass
-class Inputs:
-    """Everything the figures and the report read.
-
-    Attributes
-    ----------
-    params : dict
-        The validated params.yaml.
-    wells : DataFrame
-        ``wells.csv`` with ``hzb`` as string; all wells of the area, listed or not.
-    results : DataFrame
-        ``reports/results.csv`` (``well`` as string).
-    cost : DataFrame
-        ``reports/cost.csv`` as read.
-    comparison : DataFrame
-        ``reports/comparison.csv`` (:func:`gwtl.compare.comparison_table`).
-    metrics : dict
-        ``metrics.json`` flattened to dotted keys (``cost.pretrain_cpu_s``).
-    predictions : DataFrame
-        TL and IT forecasts of the listed wells over the test period, all leads.
-    basin : DataFrame
-        The pre-trained model's test forecasts of the basin signal, all leads.
-    history : DataFrame
-        ``models/pretrain/history.csv`` (``epoch``, ``train_loss``, ``val_loss``).
-    config : dict
-        ``models/pretrain/config.json``.
-    """
-
-    params: dict
-    wells: pd.DataFrame
-    results: pd.DataFrame
-    cost: pd.DataFrame
-    comparison: pd.DataFrame
-    metrics: dict
-    predictions: pd.DataFrame
-    basin: pd.DataFrame
-    history: pd.DataFrame
-    config: dict
-
-    @property
-    def listed(self) -> list[str]:
-        """The wells the models were built for (``basin.wells`` that ``wells.csv`` lists)."""
-        listed = set(self.wells.loc[self.wells["listed"], "hzb"])
-        return [str(w) for w in self.params["basin"]["wells"] if str(w) in listed]
-
-    @property
-    def lead(self) -> int:
-        """The first (shortest) lead, the one most figures show."""
-        return int(self.params["forecast"]["leads"][0])
-
-
-def flatten(tree: dict, prefix: str = "") -> dict:
-    """Nested mappings as one mapping with dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``)."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def input_paths(params: dict, *, processed="data/processed", models="models",
-                results="reports/results.csv", cost="reports/cost.csv",
-                metrics="metrics.json", comparison="reports/comparison.csv") -> dict[Path, str]:
-    """Every file :func:`load_inputs` reads, mapped to the stage that writes it."""
-    processed, models = Path(processed), Path(models)
-    paths = {processed / "wells.csv": "prepare"}
-    for well in params["basin"]["wells"]:
-        paths[models / "finetune" / str(well) / "predictions.csv"] = "finetune"
-        paths[models / "it" / str(well) / "predictions.csv"] = "it_lstm"
-    for name in ("history.csv", "config.json", "predictions.csv"):
-        paths[models / "pretrain" / name] = "pretrain"
-    for path in (results, cost, metrics, comparison):
-        paths[Path(path)] = "evaluate"
-    return paths
-
-
-def check_inputs(paths: dict[Path, str]) -> None:
-    """Raise FileNotFoundError naming every missing input and the stage that writes it."""
-    missing = [f"{path} (stage {stage})" for path, stage in paths.items() if not path.exists()]
-    if missing:
-        shown = "\n  ".join(missing[:10]) + (f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else "")
-        raise FileNotFoundError(
-            f"the figures stage needs {len(missing)} missing input file(s):\n  {shown}\n"
-            "run those stages first (`dvc repro <stage>`) or pass the right folders"
-        )
-
-
-def _flag(values: pd.Series) -> pd.Series:
-    """A ``listed`` column as booleans, whether read as bool or as text (``True``, ``true``, ``1``, ``yes``)."""
-    return values.astype(str).str.lower().isin(["true", "1", "yes"])
-
-
-def _require_columns(frame: pd.DataFrame, columns, path) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: columns {missing} are missing (has {list(frame.columns)}); "
-                         "rerun the stage that writes it (`dvc repro`)")
-
-
-def load_inputs(params: dict, *, processed="data/processed", models="models",
-                results="reports/results.csv", cost="reports/cost.csv",
-                metrics="metrics.json", comparison="reports/comparison.csv") -> Inputs:
-    """Read all inputs of the figures stage; missing files are named before anything is read."""
-    paths = input_paths(params, processed=processed, models=models, results=results, cost=cost,
-                        metrics=metrics, comparison=comparison)
-    check_inputs(paths)
-    processed, models = Path(processed), Path(models)
-
-    wells = pd.read_csv(processed / "wells.csv", dtype={"hzb": str})
-    _require_columns(wells, ["hzb", "lon", "lat", "listed", "train_mean", "corr_basin"], processed / "wells.csv")
-    wells["listed"] = _flag(wells["listed"])
-    table = pd.read_csv(results, dtype={"well": str})
-    _require_columns(table, ["well", "model", "lead", "split", "nse"], results)
-    cost_table = pd.read_csv(cost, dtype={"well": str})
-    _require_columns(cost_table, ["well", "model", "cpu_s", "pretrain_cpu_s", "total_cpu_s"], cost)
-    pairs = pd.read_csv(comparison)
-    _require_columns(pairs, ["lead", "a", "b", "mean_diff", "wilcoxon_p", "boot_lo", "boot_hi"], comparison)
-
-    frames = []
-    for well in params["basin"]["wells"]:
-        for folder in ("finetune", "it"):
-            pred = read_predictions(models / folder / str(well) / "predictions.csv")
-            frames.append(pred[pred["split"] == "test"])
-    basin = read_predictions(models / "pretrain" / "predictions.csv")
-    history = pd.read_csv(models / "pretrain" / "history.csv")
-    _require_columns(history, ["epoch", "train_loss", "val_loss"], models / "pretrain" / "history.csv")
-    return Inputs(
-        params=params,
-        wells=wells,
-        results=table,
-        cost=cost_table,
-        comparison=pairs,
-        metrics=flatten(json.loads(Path(metrics).read_text())),
-        predictions=pd.concat(frames, ignore_index=True),
-        basin=basin[basin["split"] == "test"].reset_index(drop=True),
-        history=history,
-        config=json.loads((models / "pretrain" / "config.json").read_text()),
-    )
-
-
-# ---------------------------------------------------------------- tables
-
-
-def budget_of(model: str) -> int | None:
-    """The trial budget ``k`` of an IT-LSTM model ``it_<k>``; None for any other model."""
-    head, _, k = model.partition("_")
-    return int(k) if head == "it" and k.isdigit() else None
-
-
-def label(model: str) -> str:
-    """Display name of a model (``it_5`` -> ``IT-LSTM (5 trials)``)."""
-    k = budget_of(model)
-    return f"{LABELS['it']} ({k} trials)" if k is not None else LABELS.get(model, model)
-
-
-def models_in(results: pd.DataFrame, budgets: bool = False) -> list[str]:
-    """Models of ``results`` in report order (known models first, then others).
-
-    The IT-LSTMs of smaller trial budgets (``it_<k>``) are left out unless
-    ``budgets``; then they follow ``it``, smallest budget first.
-    """
-    present = [m for m in results["model"].unique() if m != "pretrain"]
-    its = sorted((m for m in present if budget_of(m) is not None), key=budget_of) if budgets else []
-    known = [x for m in MODELS if m in present for x in ([m, *its] if m == "it" else [m])]
-    return known + sorted(m for m in present if m not in MODELS and budget_of(m) is None)
-
-
-def metric_by_well(results: pd.DataFrame, *, split: str = "test", lead: int = 1,
-                   metric: str = "nse") -> pd.DataFrame:
-    """One row per well, one column per model: ``metric`` at ``split`` and ``lead`` (IT budgets ``it_<k>`` left out)."""
-    rows = results[(results["split"] == split) & (results["lead"] == lead) & (results["well"] != "basin")]
-    wide = rows.pivot_table(index="well", columns="model", values=metric, aggfunc="first")
-    wide = wide[[m for m in models_in(results) if m in wide.columns]]
-    wide.columns.name = None
-    return wide
-
-
-def summary_table(results: pd.DataFrame, metrics=("nse", "kge", "rmse", "mae")) -> pd.DataFrame:
-    """Median and mean over wells of each metric per model, lead and split (wells only)."""
-    rows = results[results["well"] != "basin"]
-    metrics = [m for m in metrics if m in rows.columns]
-    table = rows.groupby(["split", "lead", "model"])[metrics].agg(["median", "mean"])
-    table["wells"] = rows.groupby(["split", "lead", "model"])["well"].nunique()
-    order = {m: i for i, m in enumerate(models_in(results, budgets=True))}
-    return table.sort_index(key=lambda idx: idx.map(order) if idx.name == "model" else idx)
-
-
-def _cost_rows(cost: pd.DataFrame) -> pd.DataFrame:
-    _require_columns(cost, ["well", "model", "cpu_s", "pretrain_cpu_s", "total_cpu_s"], "cost table")
-    return cost.assign(model=cost["model"].astype(str), well=cost["well"].astype(str))
-
-
-def development_cost(cost: pd.DataFrame, models=("tl", "it")) -> pd.DataFrame:
-    """CPU seconds to develop each well's model, pre-training share included: index ``well``, one column per model.
-
-    Reads ``reports/cost.csv`` (``total_cpu_s`` of the per-well rows); models
-    without rows are left out.
-    """
-    rows = _cost_rows(cost)
-    rows = rows[(rows["well"] != "basin") & rows["model"].isin(list(models))]
-    wide = rows.pivot_table(index="well", columns="model", values="total_cpu_s", aggfunc="sum")
-    wide = wide[[m for m in models if m in wide.columns]]
-    wide.columns.name = None
-    return wide
-
-
-def pretrain_seconds(cost: pd.DataFrame, metrics: dict) -> float:
-    """CPU seconds of pre-training the basin model: the ``pretrain`` row of cost.csv, else metrics.json."""
-    rows = _cost_rows(cost)
-    rows = rows[(rows["well"] == "basin") & (rows["model"] == "pretrain")]
-    if len(rows):
-        return float(rows["cpu_s"].sum())
-    return float(metrics.get("cost.pretrain_cpu_s", np.nan))
-
-
-def cost_summary(cost: pd.DataFrame) -> pd.DataFrame:
-    """Per model: median and mean CPU seconds per well (pre-training share included), the share, the basin total.
-
-    Rows in report order (IT budgets after ``it``); the basin total includes
-    the pre-training once.
-    """
-    rows = _cost_rows(cost)
-    wells = rows[rows["well"] != "basin"].groupby("model")
-    basin = rows[rows["well"] == "basin"].set_index("model")["total_cpu_s"]
-    table = pd.DataFrame({
-        "median per well (CPU s)": wells["total_cpu_s"].median(),
-        "mean per well (CPU s)": wells["total_cpu_s"].mean(),
-        "pre-training share per well (CPU s)": wells["pretrain_cpu_s"].mean(),
-        "whole basin (CPU s)": basin,
-    }).dropna(subset=["mean per well (CPU s)"])
-    return table.reindex(models_in(pd.DataFrame({"model": table.index}), budgets=True))
-
-
-def cost_accuracy(results: pd.DataFrame, cost: pd.DataFrame, *, lead: int = 1) -> pd.DataFrame:
-    """Per model with a cost: mean validation and test NSE over wells at ``lead`` and mean CPU seconds per well.
-
-    ``x TL`` is the CPU per well relative to TL's; ``trials`` the IT-LSTM's
-    trial budget (``it_<k>``; NaN for the full budget and other models).
-    Rows in report order; the basin signal is left out.
-    """
-    rows = results[(results["well"] != "basin") & (results["lead"] == lead)]
-    nse = rows.pivot_table(index="model", columns="split", values="nse", aggfunc="mean")
-    per_well = _cost_rows(cost).query("well != 'basin'").groupby("model")["total_cpu_s"].mean()
-    table = pd.DataFrame({
-        "mean NSE validation": nse.get("validation"), "mean NSE test": nse.get("test"),
-        "CPU s per well": per_well,
-    }).dropna(subset=["CPU s per well", "mean NSE test"])
-    table["x TL"] = table["CPU s per well"] / per_well.get("tl", np.nan)
-    table["trials"] = [budget_of(m) for m in table.index]
-    return table.reindex(models_in(pd.DataFrame({"model": table.index}), budgets=True))
-
-
-def smallest_budget_reaching(table: pd.DataFrame, reference: str = "tl") -> str | None:
-    """The cheapest IT-LSTM (``it_<k>`` or ``it``) whose mean *validation* NSE reaches ``reference``'s.
-
-    ``table`` is :func:`cost_accuracy`. Validation, not test: which budget
-    suffices is a choice, and the test period decides none. None if no IT
-    budget reaches it (or there is no reference).
-    """
-    if reference not in table.index or "it" not in table.index:
-        return None
-    its = table[[m == "it" or budget_of(m) is not None for m in table.index]].sort_values("CPU s per well")
-    reached = its[its["mean NSE validation"] >= table.at[reference, "mean NSE validation"]]
-    return reached.index[0] if len(reached) else None
-
-
-def weakest_wells(nse: pd.DataFrame, wells: pd.DataFrame, n: int = 5) -> pd.DataFrame:
-    """The ``n`` wells with the largest IT-minus-TL NSE gap, with their properties."""
-    table = nse[["tl", "it"]].assign(gap=nse["it"] - nse["tl"])
-    props = wells.set_index("hzb")[[c for c in ("name", "corr_basin", "elevation", "coverage")
-                                    if c in wells.columns]]
-    table = table.join(props).sort_values("gap", ascending=False)
-    return table.head(n).rename(columns={"gap": "it_minus_tl"})
-
-
-def library_comparison(nse: pd.DataFrame, n: int = 10, choices: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per well: TL, TL-library (and IT) NSE, the gain of the library and whether TL is among its ``n`` weakest.
-
-    ``weak`` marks the ``n`` wells with the lowest TL NSE. ``choices`` (the
-    ``choices.csv`` of :func:`gwtl.library.run_finetune_library`) adds the
-    member each well was fine-tuned from and its correlation. Sorted by TL NSE,
-    weakest first.
-    """
-    table = nse[[m for m in ("tl", "tl_library", "it") if m in nse.columns]].copy()
-    table["library_minus_tl"] = table["tl_library"] - table["tl"]
-    table["weak"] = table.index.isin(table["tl"].nsmallest(n).index)
-    if choices is not None:
-        table = table.join(choices.astype({"well": str}).set_index("well")[["member", "correlation"]])
-    return table.sort_values("tl")
-
-
-def gap_correlation(nse: pd.DataFrame, wells: pd.DataFrame, *, n_perm: int = 5000, seed: int = 0) -> dict:
-    """Correlation over wells of TL-minus-IT NSE with ``corr_basin``.
-
-    Returns ``n`` (wells), ``pearson``, ``spearman`` and ``p_spearman``, the
-    two-sided permutation p-value of the Spearman coefficient. A positive
-    coefficient means: the less a well follows the basin signal, the more TL
-    loses against IT.
-    """
-    both = pd.DataFrame({"gap": nse["tl"] - nse["it"],
-                         "corr": wells.set_index("hzb")["corr_basin"]}).dropna()
-    if len(both) < 3:
-        return {"n": len(both), "pearson": np.nan, "spearman": np.nan, "p_spearman": np.nan}
-    gap, corr = both["gap"].rank().to_numpy(), both["corr"].rank().to_numpy()
-    rho = np.corrcoef(gap, corr)[0, 1]
-    rng = np.random.default_rng(seed)
-    shuffled = rng.permuted(np.tile(corr, (n_perm, 1)), axis=1)
-    gap_c = gap - gap.mean()
-    null = (shuffled - shuffled.mean(axis=1, keepdims=True)) @ gap_c / (
-        np.linalg.norm(gap_c) * np.linalg.norm(corr - corr.mean()))
-    return {"n": len(both), "pearson": both["gap"].corr(both["corr"]), "spearman": rho,
-            "p_spearman": (1 + np.sum(np.abs(null) >= abs(rho) - 1e-12)) / (n_perm + 1)}
-
-
-def forecast_anomalies(inputs: Inputs, lead: int | None = None) -> pd.DataFrame:
-    """Test-period TL and IT forecasts at ``lead`` as departures from each well's training mean (m).
-
-    Columns ``well``, ``month``, ``observed``, ``tl``, ``it``; one row per well
-    and month.
-    """
-    lead = inputs.lead if lead is None else lead
-    pred = inputs.predictions[inputs.predictions["lead"] == lead]
-    wide = pred.pivot_table(index=["well", "month"], columns="model", values="forecast", aggfunc="first")
-    observed = pred.groupby(["well", "month"])["observed"].first()
-    table = wide.reindex(columns=["tl", "it"]).assign(observed=observed).reset_index()
-    mean = inputs.wells.set_index("hzb")["train_mean"]
-    for col in ("observed", "tl", "it"):
-        table[col] = table[col] - table["well"].map(mean)
-    return table[["well", "month", "observed", "tl", "it"]]
-
-
-def basin_hydrograph(anomalies: pd.DataFrame) -> pd.DataFrame:
-    """Basin mean of :func:`forecast_anomalies` per month over wells with all three values."""
-    full = anomalies.dropna(subset=["observed", "tl", "it"])
-    mean = full.groupby("month")[["observed", "tl", "it"]].mean()
-    months = pd.DatetimeIndex(mean.index)
-    return pd.DataFrame({
-        "month": months.strftime("%Y-%m"),
-        "year": np.round(months.year + (months.month - 1) / 12, 4),
-        "observed": mean["observed"].to_numpy(), "tl": mean["tl"].to_numpy(), "it": mean["it"].to_numpy(),
-        "wells": full.groupby("month")["well"].nunique().to_numpy(),
-    })
-
-
-# ---------------------------------------------------------------- the outlook (gwtl.forecast)
-
-
-def month_name(month) -> str:
-    """A month as a reader writes it: ``Dec 2021``."""
-    return pd.Timestamp(month).strftime("%b %Y")
-
-
-def _outlook(outlook: pd.DataFrame, model: str | None = None, latest_only: bool = False) -> pd.DataFrame:
-    """``outlook`` (``reports/forecast.csv`` or :attr:`ForecastResult.outlook`) with typed columns.
-
-    ``well`` as text, ``issue`` and ``month`` as dates, ``change`` = median
-    minus the level at issue (m); only ``model``'s rows when given, only the
-    wells issued at the latest issue month when ``latest_only``.
-    """
-    table = outlook.assign(well=outlook["well"].astype(str), issue=pd.to_datetime(outlook["issue"]),
-                           month=pd.to_datetime(outlook["month"]))
-    if "level_at_issue" in table.columns:
-        table["change"] = table["median"] - table["level_at_issue"]
-    if model is not None:
-        table = table[table["model"] == model]
-        if table.empty:
-            raise ValueError(f"the outlook has no forecast of model {model!r} "
-                             f"(models: {', '.join(map(str, outlook['model'].unique()))})")
-    if latest_only:
-        table = table[table["issue"] == table["issue"].max()]
-    return table
-
-
-def issue_months(outlook: pd.DataFrame) -> pd.DataFrame:
-    """Per issue month of the outlook (latest first): ``issue`` (``Dec 2021``), ``wells`` (count) and their ids."""
-    table = _outlook(outlook).drop_duplicates("well")
-    groups = table.groupby("issue")["well"]
-    return pd.DataFrame({"issue": [month_name(m) for m in groups.groups],
-                         "wells": groups.size().to_numpy(),
-                         "well ids": [", ".join(sorted(w)) for _, w in groups]}).iloc[::-1].reset_index(drop=True)
-
-
-def forecast_change(outlook: pd.DataFrame, *, model: str = "tl", lead: int = 1,
-                    latest_only: bool = True) -> pd.Series:
-    """Forecast change of level per well at ``lead``: median minus level at issue (m), indexed by well.
-
-    With ``latest_only`` (default) only the wells issued at the latest issue
-    month, so that every change covers the same months.
-    """
-    rows = _outlook(outlook, model, latest_only)
-    rows = rows[rows["lead"] == lead]
-    return rows.set_index("well")["change"].rename(f"change_lead{lead}")
-
-
-def outlook_summary(outlook: pd.DataFrame, *, model: str = "tl", level: int = 80,
-                    latest_only: bool = True) -> pd.DataFrame:
-    """Per lead of ``model``'s outlook: the target month, the median change over wells and how many fall.
-
-    A well falls when its median is below its level at issue; the last two
-    columns count the wells whose whole ``level`` % interval lies below
-    (above) the level at issue, a fall (rise) the interval is sure of.
-    """
-    rows = _outlook(outlook, model, latest_only)
-    out = []
-    for lead, part in rows.groupby("lead", sort=True):
-        falls = part["change"] < 0
-        out.append({
-            "lead (months)": int(lead),
-            "target month": ", ".join(month_name(m) for m in sorted(part["month"].unique())),
-            "wells": len(part),
-            "median change over wells (m)": part["change"].median(),
-            "wells forecast to fall": int(falls.sum()),
-            "wells forecast to rise": int((part["change"] > 0).sum()),
-            f"{level} % interval all below the level at issue":
-                int((part[f"upper{level}"] < part["level_at_issue"]).sum()),
-            f"{level} % interval all above it": int((part[f"lower{level}"] > part["level_at_issue"]).sum()),
-        })
-    return pd.DataFrame(out).set_index("lead (months)")
-
-
-def largest_falls(outlook: pd.DataFrame, n: int = 10, model: str = "tl", *, level: int = 80,
-                  names: pd.Series | None = None, latest_only: bool = True) -> pd.DataFrame:
-    """The (up to) ``n`` wells with the largest forecast fall at the first lead, largest first.
-
-    One row per well: the level at issue (m a.s.l.), the median change at every
-    lead (m) and the ``level`` % interval of the change at the first lead.
-    Only wells forecast to fall are listed. ``names`` (well id -> name) adds
-    a ``name`` column.
-    """
-    rows = _outlook(outlook, model, latest_only)
-    first = int(rows["lead"].min())
-    change = rows.pivot_table(index="well", columns="lead", values="change", aggfunc="first")
-    head = rows[rows["lead"] == first].set_index("well")
-    table = pd.DataFrame({"level at issue (m a.s.l.)": head["level_at_issue"].round(2)})
-    if names is not None:
-        table.insert(0, "name", pd.Series(names).rename(index=str).reindex(table.index))
-    for lead in change.columns:
-        table[f"change lead {int(lead)} (m)"] = change[lead].round(3)
-    table[f"lead {first}: {level} % interval of the change (m)"] = [
-        f"{lo:+.2f} to {hi:+.2f}" for lo, hi in zip(head[f"lower{level}"] - head["level_at_issue"],
-                                                    head[f"upper{level}"] - head["level_at_issue"])]
-    order = change[first][change[first] < 0].sort_values().index[:n]
-    return table.loc[order].rename_axis("well").reset_index()
-
-
-INTERVAL_SCORES = {"wis": "WIS (m)", "nse_esp": "NSE of the ESP median"}
-
-
-def interval_table(metrics: dict, levels=(80, 95), split: str = "test") -> pd.DataFrame:
-    """``metrics.json``'s interval scores (:func:`gwtl.intervals.summary`) as one row per lead and model.
-
-    ``metrics`` is ``{split: {"lead<h>": {"coverage80": {model: v}, ...}}}``
-    (or its ``split`` part). Columns: coverage (with the nominal level in the
-    name) and mean width per level, WIS and the NSE of the ESP median; index
-    ``lead`` and ``model`` (display name).
-    """
-    tree = metrics.get(split, metrics)
-    rows = []
-    for key in sorted(tree, key=lambda k: int(k.removeprefix("lead"))):
-        entry = tree[key]
-        models = sorted({m for scores in entry.values() for m in scores},
-                        key=lambda m: (MODELS.index(m) if m in MODELS else len(MODELS), m))
-        for model in models:
-            row = {"lead": int(key.removeprefix("lead")), "model": label(model)}
-            for level in levels:
-                row[f"coverage {level} % (nominal {level / 100:.2f})"] = entry[f"coverage{level}"].get(model, np.nan)
-                row[f"width {level} % (m)"] = entry[f"width{level}"].get(model, np.nan)
-            for name, title in INTERVAL_SCORES.items():
-                row[title] = entry.get(name, {}).get(model, np.nan)
-            rows.append(row)
-    return pd.DataFrame(rows).set_index(["lead", "model"])
-
-
-# ---------------------------------------------------------------- figures
 
 
 def _clip(values, floor: float = NSE_FLOOR):
@@ -567,7 +84,7 @@ def _well_map(wells: pd.DataFrame, values: pd.Series, *, cmap, vmin: float, vmax
     extended. Listed wells without a value are hollow red circles
     (``missing``); the wells of ``annotate`` are labelled with their id.
     """
-    wells = wells.assign(hzb=wells["hzb"].astype(str), listed=_flag(wells["listed"]))
+    wells = wells.assign(hzb=wells["hzb"].astype(str), listed=listed_flags(wells["listed"]))
     values = pd.Series(values).rename(index=str)
     lat = wells["lat"].mean()
     stretch = 1 / np.cos(np.deg2rad(lat))  # degrees of latitude per degree of longitude, on the ground
@@ -611,7 +128,7 @@ def _well_map(wells: pd.DataFrame, values: pd.Series, *, cmap, vmin: float, vmax
 
 def well_map_figure(wells: pd.DataFrame, nse_tl: pd.Series, *, lead: int = 1, basin: str = "") -> Figure:
     """Wells on a lon/lat map coloured by TL test NSE; unlisted wells in grey; a 5 km scale bar."""
-    listed = wells.loc[_flag(wells["listed"]), "hzb"].astype(str)
+    listed = wells.loc[listed_flags(wells["listed"]), "hzb"].astype(str)
     nse = pd.Series(nse_tl, dtype=float).rename(index=str).reindex(listed).dropna()
     low = max(NSE_FLOOR, np.floor(nse.min() * 10) / 10) if len(nse) else 0.0
     high = min(1.0, np.ceil(nse.max() * 20) / 20) if len(nse) else 1.0
@@ -781,6 +298,18 @@ def cost_figure(cost: pd.DataFrame, pretrain_s: float = np.nan) -> Figure:
     return fig
 
 
+def _cost_panels(fig: Figure, axes, leads, *, xlabel: str, ylabel: str, ncol: int) -> None:
+    """Finish panels of accuracy against CPU per well: log x axis, a title per lead, one legend below."""
+    for ax, lead in zip(axes, leads):
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"lead {lead} month{'s' if lead > 1 else ''}", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel(ylabel)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=8)
+
+
 def nse_vs_cost_figure(results: pd.DataFrame, cost: pd.DataFrame, *, leads=None, trials: int | None = None,
                        split: str = "test") -> Figure:
     """Mean NSE over wells against CPU seconds per well (log), one point per model, one panel per lead.
@@ -810,13 +339,8 @@ def nse_vs_cost_figure(results: pd.DataFrame, cost: pd.DataFrame, *, leads=None,
             if k is not None:
                 ax.annotate(f"{k} trials", (row["CPU s per well"], nse[model]), xytext=(5, -3),
                             textcoords="offset points", fontsize=7)
-        ax.set_xscale("log")
-        ax.set_xlabel("CPU seconds per well (pre-training amortised over the wells)")
-        ax.set_title(f"lead {lead} month{'s' if lead > 1 else ''}", fontsize=10)
-        ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel(f"mean NSE over wells, {split} period")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8)
+    _cost_panels(fig, axes, leads, xlabel="CPU seconds per well (pre-training amortised over the wells)",
+                 ylabel=f"mean NSE over wells, {split} period", ncol=4)
     fig.suptitle("Accuracy against development cost: a cost ratio means something only at a stated accuracy",
                  fontsize=10)
     return fig
@@ -846,13 +370,8 @@ def strategies_figure(table: pd.DataFrame, *, split: str = "validation") -> Figu
                        color=colours.get(row.source, "grey"), s=90 if row.default else 45, zorder=3,
                        edgecolor="k", linewidth=1.6 if row.default else 0.4,
                        label=f"{row.strategy}{' (default)' if row.default else ''}")
-        ax.set_xscale("log")
-        ax.set_xlabel("CPU seconds per well (pre-training shared over the wells)")
-        ax.set_title(f"lead {lead} month{'s' if lead > 1 else ''}", fontsize=10)
-        ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel(f"mean NSE over wells, {split} period")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=5, fontsize=8)
+    _cost_panels(fig, axes, leads, xlabel="CPU seconds per well (pre-training shared over the wells)",
+                 ylabel=f"mean NSE over wells, {split} period", ncol=5)
     fig.suptitle(f"TL strategies: pre-training source x fine-tuning, {split} period", fontsize=10)
     return fig
 
@@ -1003,7 +522,7 @@ def fan_chart_figure(observed: pd.Series, outlook: pd.DataFrame, *, well, months
     level, its intervals are shaded (the narrower darker); the medians of the
     other models are markers beside it.
     """
-    rows = _outlook(outlook)
+    rows = outlook_rows(outlook)
     rows = rows[rows["well"] == str(well)]
     main = rows[rows["model"] == model].sort_values("lead")
     if main.empty:
@@ -1085,22 +604,132 @@ def coverage_figure(scores: pd.DataFrame, levels=(80, 95)) -> Figure:
     return fig
 
 
+
+# ---------------------------------------------------------------- the data report (gwtl.prepare)
+
+SPLIT_COLOURS = {"train": "#ffffff", "validation": "#fff3d6", "test": "#e3eefa"}
+
+
+def _shade_splits(ax, split: dict, names: bool = False) -> None:
+    """Shade the validation and test periods; with ``names``, name all three inside the top edge."""
+    for name, (lo, hi) in split.items():
+        ax.axvspan(lo, hi, color=SPLIT_COLOURS[name], zorder=0)
+        if names:
+            ax.text(lo + (hi - lo) / 2, 0.97, name, transform=ax.get_xaxis_transform(),
+                    ha="center", va="top", fontsize=8, color="0.3")
+
+
+def station_map_figure(wells: pd.DataFrame, rain: pd.DataFrame, gauges: pd.DataFrame, *, basin: str) -> Figure:
+    """Wells of the area (filled: listed, open: left out), rain stations and gauges on a lon/lat map.
+
+    ``rain`` and ``gauges`` are station tables (``hzb``, ``name``, ``lon``,
+    ``lat``; gauges without coordinates left out), labelled with name and id.
+    """
+    fig = Figure(figsize=(7, 7))
+    ax = fig.add_subplot()
+    used, left = wells[wells["listed"]], wells[~wells["listed"]]
+    ax.scatter(used["lon"], used["lat"], s=22, color="tab:green", label=f"well, listed ({len(used)})")
+    ax.scatter(left["lon"], left["lat"], s=22, facecolors="none", edgecolors="tab:red",
+               label=f"well, left out ({len(left)})")
+    if len(rain):
+        ax.scatter(rain["lon"], rain["lat"], marker="^", s=60, color="tab:blue", label="rain station")
+    for _, s in rain.iterrows():
+        ax.annotate(f"{s['name']} ({s['hzb']})", (s["lon"], s["lat"]), xytext=(4, 4),
+                    textcoords="offset points", fontsize=7, color="tab:blue")
+    if len(gauges):
+        ax.scatter(gauges["lon"], gauges["lat"], marker="s", s=60, color="black", label="gauge")
+        for _, s in gauges.iterrows():
+            ax.annotate(f"{s['name']} ({s['hzb']})", (s["lon"], s["lat"]), xytext=(4, -10),
+                        textcoords="offset points", fontsize=7)
+    ax.set_aspect(1 / np.cos(np.deg2rad(wells["lat"].mean())))
+    ax.set_xlabel("longitude (°E, WGS84)")
+    ax.set_ylabel("latitude (°N, WGS84)")
+    ax.set_title(f"{basin}: wells" + (", rain stations and gauges" if len(rain) + len(gauges) else ""))
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def prepared_levels_figure(levels: pd.DataFrame, basin: pd.DataFrame, wells: pd.DataFrame, split: dict) -> Figure:
+    """Top: every listed well's departure from its training mean. Bottom: the basin signal and its well count.
+
+    ``levels``, ``basin`` and ``wells`` are those of :func:`gwtl.processed.load_processed`;
+    ``split`` maps ``train``/``validation``/``test`` to (first, last) timestamps, shaded.
+    """
+    stats = wells.set_index("hzb").rename(index=str).loc[levels.columns]
+    fig = Figure(figsize=(12, 7), layout="tight")
+    ax1, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    ax1.plot(levels.index, levels - stats["train_mean"], color="0.4", lw=0.5, alpha=0.6)
+    ax1.set_ylim(top=(levels - stats["train_mean"]).max().max() * 1.12)
+    ax1.set_ylabel("level − training mean (m)")
+    ax1.set_title(f"{len(levels.columns)} listed wells")
+    ax2.plot(basin.index, basin["basin"], color="tab:blue", lw=1.2)
+    ax2.axhline(0, color="0.5", lw=0.6)
+    ax2.set_ylabel("basin signal (std. anomaly)")
+    twin = ax2.twinx()
+    twin.plot(basin.index, basin["n_wells"], color="tab:orange", lw=0.8, drawstyle="steps-mid")
+    twin.set_ylim(0, len(levels.columns) * 1.3)
+    twin.set_ylabel("wells in the mean", color="tab:orange")
+    for ax in (ax1, ax2):
+        _shade_splits(ax, split, names=ax is ax1)
+        ax.grid(alpha=0.3)
+    ax2.set_xlim(levels.index[0], levels.index[-1])
+    return fig
+
+
+def forcings_figure(forcings: pd.DataFrame, descriptions: dict, sums, split: dict) -> Figure:
+    """One panel per forcing: the columns of ``sums`` as bars (with their mean per year), the others as lines.
+
+    ``descriptions`` maps a column to its description (the panel title);
+    ``split`` is shaded as in :func:`prepared_levels_figure`.
+    """
+    fig = Figure(figsize=(12, 2.6 * forcings.shape[1]), layout="tight")
+    axes = fig.subplots(forcings.shape[1], 1, sharex=True, squeeze=False)[:, 0]
+    for ax, col in zip(axes, forcings.columns):
+        title = f"{col}: {descriptions[col]}"
+        if col in sums:
+            ax.bar(forcings.index, forcings[col], width=25, color="tab:blue")
+            ax.set_ylim(0, forcings[col].max() * 1.12)
+            title += f"; {forcings[col].mean() * 12:.0f} per year on average"
+        else:
+            ax.plot(forcings.index, forcings[col], color="tab:purple", lw=0.9)
+        ax.set_ylabel(col)
+        ax.set_title(title)
+    for ax in axes:
+        _shade_splits(ax, split, names=ax is axes[0])
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlim(forcings.index[0], forcings.index[-1])
+    return fig
+
+
+def basin_correlation_figure(wells: pd.DataFrame) -> Figure:
+    """Each listed well's training-period correlation with the basin signal, lowest first, and the median."""
+    corr = wells[wells["listed"]].sort_values("corr_basin")
+    fig = Figure(figsize=(12, 3.5), layout="tight")
+    ax = fig.add_subplot()
+    ax.bar(corr["hzb"].astype(str), corr["corr_basin"], color="tab:green")
+    ax.axhline(corr["corr_basin"].median(), color="0.3", lw=0.8, ls="--",
+               label=f"median {corr['corr_basin'].median():.2f}")
+    ax.set_ylabel("r with basin (training)")
+    ax.set_ylim(min(0, corr["corr_basin"].min() - 0.05), 1)
+    ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+    ax.legend(loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
 # ---------------------------------------------------------------- writing
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png", dpi=DPI)
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
     return path
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, index=False, float_format="%.4f")
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
     return path
 
 
@@ -1176,11 +805,8 @@ def as_image(fig: Figure):
     return Image(buffer.getvalue())
 
 
-def format_duration(seconds: float) -> str:
-    """Seconds as a short human duration (``42 s``, ``3.5 min``, ``2.1 h``, ``1.5 days``)."""
-    if not np.isfinite(seconds):
-        return "n/a"
-    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= 2 * size if unit == "days" else seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
+def captioned(path, caption: str) -> tuple:
+    """A written figure (PNG file) and its caption in italics, for ``display(*captioned(...))`` in a notebook."""
+    from IPython.display import Image, Markdown
+
+    return Image(filename=str(path)), Markdown(f"*{caption}*")

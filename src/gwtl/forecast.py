@@ -47,8 +47,7 @@ import pandas as pd
 
 from .atomic import atomic_folder
 from .baselines import arx_inputs, design
-from .baselines import well_samples as arx_samples
-from .dataset import Samples, period
+from .dataset import Samples, period, well_samples
 from .esp import esp_inputs, forecast_samples
 from .intervals import apply, band_quantiles, calibrate, score_table, summary
 from .parallel import map_in_processes
@@ -56,7 +55,7 @@ from .params import load_params, validate
 from .predictions import prediction_table, write_predictions
 from .processed import Processed, load_processed
 from .train import predict, set_threads
-from .transfer import listed_wells, load_members
+from .transfer import load_members
 
 FOLDERS = {"tl": "finetune", "it": "it"}  # LSTM models: folder under models/
 COLUMNS = ["well", "model", "mode", "issue", "month", "lead", "split", "observed", "median"]
@@ -78,7 +77,7 @@ class Forecaster:
 
 def _samples(params: dict, data: Processed, well: str, window: int) -> Samples:
     fc = params["forecast"]
-    return forecast_samples(data.series(well), data.forcings[fc["forcings"]], window=window, leads=fc["leads"],
+    return forecast_samples(data.series(well), data.require_forcings(fc["forcings"]), window=window, leads=fc["leads"],
                             target=fc["target"], train=params["split"]["train"], filled=data.filled(well))
 
 
@@ -101,7 +100,7 @@ def arx_forecaster(params: dict, data: Processed, well: str, chosen: list[dict])
     from sklearn.linear_model import Ridge
 
     lags = params["baselines"]["arx_lags"]
-    fitted = arx_samples(data.series(well), data.forcings, params, lags, data.filled(well))
+    fitted = well_samples(params, data, well, lags)
     alpha = {entry["leads"][0]: entry["alpha"] for entry in chosen}
     missing = [h for h in fitted.leads if h not in alpha]
     if missing:
@@ -133,7 +132,8 @@ def model_forecasts(params: dict, data: Processed, well: str, model: str, foreca
     mode = params["forecast"]["mode"]
     levels = params["outlook"]["intervals"]
     samples = _subset(forecaster.samples, np.flatnonzero(forecaster.samples.issue >= issue_start(params)))
-    ensemble = esp_inputs(samples, data.forcings[params["forecast"]["forcings"]], params["split"]["train"], mode)
+    forcings = data.require_forcings(params["forecast"]["forcings"])
+    ensemble = esp_inputs(samples, forcings, params["split"]["train"], mode)
     forecast = replace(samples, base=samples.base[ensemble.sample]).to_level(
         forecaster.scaled(ensemble.x, ensemble.sample))  # (members, n_leads), levels
     groups = np.split(forecast, np.flatnonzero(np.diff(ensemble.sample)) + 1)  # rows are ordered by sample
@@ -190,6 +190,13 @@ def check_models(params: dict, wells: list[str], models: str | Path = "models") 
 
 @dataclass
 class ForecastResult:
+    """What :func:`run_forecast` wrote: the folder ``out`` and the tables of its files (module docstring).
+
+    ``outlook`` is ``reports/forecast.csv``; ``hindcast``, ``calibration``,
+    ``scores`` and ``metrics`` are the files of ``out``.
+    """
+
+    out: Path
     outlook: pd.DataFrame
     hindcast: pd.DataFrame
     calibration: pd.DataFrame
@@ -216,7 +223,7 @@ def run_forecast(params: dict | str | Path, processed: str | Path | Processed = 
     """
     params = load_params(params) if isinstance(params, (str, Path)) else validate(params)
     data = processed if isinstance(processed, Processed) else load_processed(processed)
-    wells = listed_wells(params, data)
+    wells = data.listed_wells(params)
     check_models(params, wells, models)
     levels = params["outlook"]["intervals"]
     tables = []
@@ -236,4 +243,4 @@ def run_forecast(params: dict | str | Path, processed: str | Path | Processed = 
         scores.to_csv(tmp / "scores.csv", index=False, float_format="%.5g")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_predictions(outlook, report)
-    return ForecastResult(outlook, hindcast, calibration, scores, metrics)
+    return ForecastResult(Path(out), outlook, hindcast, calibration, scores, metrics)

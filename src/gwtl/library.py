@@ -95,13 +95,12 @@ import pandas as pd
 from sklearn.cluster import AgglomerativeClustering
 
 from .atomic import atomic_folder
-from .dataset import period
+from .dataset import period, well_samples
 from .parallel import map_in_processes
 from .predictions import read_predictions, write_predictions
-from .prepare import anomalies, basin_signal, leave_one_out_correlation, training_stats
 from .processed import Processed
-from .transfer import (_params, _processed, align_features, finetune_wells, listed_wells, load_pretrained, run_pretrain,
-                       well_samples)
+from .signal import anomalies, basin_signal, leave_one_out_correlation, training_stats
+from .transfer import _params, _processed, align_features, finetune_wells, load_pretrained, run_pretrain
 
 MIN_WELLS = 3  # smallest cluster kept; smaller ones merge into the nearest
 MIN_MONTHS = 24  # training months two wells need in common for their correlation to count
@@ -210,7 +209,8 @@ def cluster_processed(data: Processed, z: pd.DataFrame, wells: list[str]) -> Pro
     ``z`` holds the wells' standardized anomalies (:func:`standardized`).
     """
     signal = basin_signal(z[list(wells)])
-    return Processed(levels=data.levels, basin=signal, forcings=data.forcings, wells=data.wells, meta=data.meta)
+    return Processed(levels=data.levels, basin=signal, forcings=data.forcings, wells=data.wells, meta=data.meta,
+                     folder=data.folder)
 
 
 # ----------------------------------------------------------------------------- members
@@ -322,7 +322,7 @@ def build_library(params: dict | str | Path, processed: str | Path | Processed =
     out, pretrain = Path(out), Path(pretrain)
     externals = check_externals(params, data)
     load_pretrained(pretrain)  # the basin member must exist
-    wells = listed_wells(params, data)
+    wells = data.listed_wells(params)
     train = params["split"]["train"]
     clusters = cluster_wells(data.levels[wells], train, params["library"]["clusters"])
     z = standardized(data.levels[wells], train)
@@ -405,11 +405,10 @@ def choose_members(corr: pd.DataFrame) -> pd.DataFrame:
 
 def library_choices(params: dict, data: Processed, library: Library) -> pd.DataFrame:
     """The member each well of ``basin.wells`` is fine-tuned from (see :func:`choose_members`)."""
-    wells = [str(w) for w in params["basin"]["wells"]]
-    needed = list(dict.fromkeys(wells + [w for m in library.members["wells"] for w in m.split()]))
-    missing = [w for w in needed if w not in data.levels.columns]
-    if missing:
-        raise ValueError(f"wells {missing[:5]} are not in the prepared data; rerun `dvc repro prepare` and the library")
+    wells = data.listed_wells(params)
+    # A member's well that the prepared data lacks is named by closeness (the library is stale).
+    members = [w for m in library.members["wells"] for w in m.split() if w in data.levels.columns]
+    needed = list(dict.fromkeys(wells + members))
     z = standardized(data.levels[needed], params["split"]["train"])
     return choose_members(closeness(z, library, params["split"]["train"], wells))
 
@@ -454,45 +453,3 @@ def run_finetune_library(params: dict | str | Path, processed: str | Path | Proc
         choices.to_csv(tmp / "choices.csv", index=False, float_format="%.4f")
     cost.insert(1, "member", choices.set_index("well").loc[cost["well"], "member"].to_numpy())
     return LibraryFinetune(out, choices, predictions, cost)
-
-
-# ----------------------------------------------------------------------------- notebook views
-
-
-def cluster_map_figure(wells: pd.DataFrame, clusters: pd.Series, title: str = ""):
-    """Listed wells at their ``lon``/``lat`` (``wells.csv``), coloured by cluster."""
-    import matplotlib.pyplot as plt
-
-    table = wells.assign(well=wells["hzb"].astype(str)).set_index("well").join(clusters.rename("cluster"), how="inner")
-    fig, ax = plt.subplots(figsize=(6.5, 6))
-    for n, part in table.groupby("cluster"):
-        ax.scatter(part["lon"], part["lat"], s=40, color=plt.cm.tab10(int(n) % 10), edgecolor="k", linewidth=0.4,
-                   label=f"cluster_{n} ({len(part)} wells)")
-    ax.xaxis.set_major_locator(plt.MaxNLocator(4))
-    ax.set_xlabel("longitude (°)")
-    ax.set_ylabel("latitude (°)")
-    ax.set_aspect(1 / np.cos(np.deg2rad(table["lat"].mean())) if len(table) else "auto")
-    ax.set_title(title or "Wells by cluster (training-period correlation)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def signals_figure(signals: pd.DataFrame, split: dict):
-    """Pre-training signals of the library members, with the split periods marked."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(11, 4))
-    for i, name in enumerate(signals.columns):
-        ax.plot(signals.index, signals[name], lw=1.6 if name == "basin" else 0.9,
-                color="k" if name == "basin" else plt.cm.tab10(i % 10), label=name)
-    for name in ("validation", "test"):
-        ax.axvline(period(split[name])[0], color="grey", ls="--", lw=0.8)
-        ax.text(period(split[name])[0], ax.get_ylim()[1], f" {name}", va="top", color="grey", fontsize=8)
-    ax.set_ylabel("mean standardized anomaly (–)")
-    ax.set_title("Pre-training signal of every library member")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=3)
-    fig.tight_layout()
-    return fig

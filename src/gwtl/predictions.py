@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_file
 from .dataset import Samples
 
 COLUMNS = ["well", "model", "lead", "issue", "month", "split", "observed", "forecast"]
@@ -62,11 +63,8 @@ def prediction_table(
 
 def write_predictions(table: pd.DataFrame, path: str | Path) -> None:
     """Write a predictions table atomically (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    table.to_csv(tmp, index=False, date_format="%Y-%m-%d", float_format="%.4f")
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        table.to_csv(tmp, index=False, date_format="%Y-%m-%d", float_format="%.4f")
 
 
 def read_predictions(path: str | Path) -> pd.DataFrame:

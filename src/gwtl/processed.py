@@ -25,30 +25,80 @@ Files (all CSV with a ``month`` column of first-of-month dates, ``YYYY-MM-DD``):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 
+def require_wells(wells: Iterable, available: Iterable, where: str) -> list[str]:
+    """``wells`` as strings, in the order given, each one of the ``available`` wells of the prepared data.
+
+    The one check of "is this well in the prepared data" for every stage.
+    ``where`` names what was searched (e.g. ``data/processed/levels.csv``).
+
+    Raises
+    ------
+    ValueError
+        When ``wells`` is empty, or naming the wells ``where`` lacks; both say
+        the fix: list the wells in ``basin.wells`` of params.yaml and rerun
+        ``dvc repro prepare``.
+    """
+    wells = [str(w) for w in wells]
+    if not wells:
+        raise ValueError(f"no wells to model: basin.wells of params.yaml is empty (or none of them is in {where}); "
+                         "list the wells there (`gwtl basin AREA` chooses them) and rerun `dvc repro prepare`")
+    known = set(map(str, available))
+    missing = [w for w in wells if w not in known]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise ValueError(f"{'well ' + shown + ' is' if len(missing) == 1 else 'wells ' + shown + ' are'} not in "
+                         f"the prepared data ({where}); list them in basin.wells of params.yaml and rerun "
+                         "`dvc repro prepare`, or choose wells it holds")
+    return wells
+
+
+def listed_flags(column: pd.Series) -> pd.Series:
+    """The ``listed`` column of ``wells.csv`` as booleans, read as bool or as text (``True``, ``1``, ``yes``)."""
+    return column.astype(str).str.lower().isin(["true", "1", "yes"])
+
+
 @dataclass
 class Processed:
+    """The prepared data set (see the module docstring); ``folder`` is where it was read from, if anywhere."""
+
     levels: pd.DataFrame
     basin: pd.DataFrame
     forcings: pd.DataFrame
     wells: pd.DataFrame
     meta: dict
+    folder: Path | None = None
+
+    def require_wells(self, wells: Iterable) -> list[str]:
+        """``wells`` as strings in order; a ValueError for any not in ``levels.csv`` (:func:`require_wells`)."""
+        where = "levels.csv" if self.folder is None else str(Path(self.folder) / "levels.csv")
+        return require_wells(wells, self.levels.columns, where)
+
+    def listed_wells(self, params: dict) -> list[str]:
+        """The wells of ``basin.wells`` of ``params`` as strings, each checked by :meth:`require_wells`."""
+        return self.require_wells(params["basin"]["wells"])
+
+    def require_forcings(self, names: Iterable[str]) -> pd.DataFrame:
+        """The forcings ``names`` (``forecast.forcings``), in that order; a ValueError naming any it lacks."""
+        names = list(names)
+        missing = [f for f in names if f not in self.forcings.columns]
+        if missing:
+            where = "forcings.csv" if self.folder is None else str(Path(self.folder) / "forcings.csv")
+            raise ValueError(f"forcings {missing} of forecast.forcings are not in the prepared data ({where}, which "
+                             f"has {list(self.forcings.columns)}); rerun `dvc repro prepare`")
+        return self.forcings[names]
 
     def series(self, well: int | str) -> pd.Series:
-        """Monthly levels of one well (``"basin"`` for the basin signal)."""
+        """Monthly levels of one well (``"basin"`` for the basin signal); a ValueError when the data lack it."""
         if str(well) == "basin":
             return self.basin["basin"].rename("basin")
-        if str(well) not in self.levels.columns:
-            raise KeyError(
-                f"well {well} is not in the prepared data (wells: {', '.join(self.levels.columns[:5])}, ...); "
-                "add it to basin.wells in params.yaml and rerun prepare"
-            )
-        return self.levels[str(well)].rename(str(well))
+        return self.levels[self.require_wells([well])[0]].rename(str(well))
 
     def filled(self, well: int | str) -> pd.Series:
         """True at the months whose level of ``well`` ``prepare`` filled by interpolation.
@@ -82,4 +132,5 @@ def load_processed(folder: str | Path = "data/processed") -> Processed:
         forcings=_read(folder / "forcings.csv"),
         wells=wells,
         meta=json.loads((folder / "meta.json").read_text()),
+        folder=folder,
     )

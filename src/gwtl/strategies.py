@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,7 @@ from .library import library_choices, read_library
 from .parallel import map_in_processes
 from .predictions import read_predictions, write_predictions
 from .processed import Processed
-from .transfer import _params, _processed, finetune_well, listed_wells, run_pretrain
+from .transfer import _params, _processed, finetune_well, run_pretrain
 
 FINETUNE = {
     "head": {"trainable": ["head"], "gradual": False},
@@ -74,6 +75,29 @@ FINETUNE = {
     "gradual": {"trainable": ["lstm", "head"], "gradual": True},
 }
 SOURCES = ("basin", "wells", "clusters")
+
+
+@dataclass
+class StrategiesResult:
+    """What :func:`run_strategies` wrote into ``out`` (besides the pre-trained models ``pretrain_<source>``).
+
+    Attributes
+    ----------
+    out : Path
+    predictions : DataFrame
+        ``predictions.csv``: every well's forecasts, ``model`` = ``<source>/<strategy>``.
+    cost : DataFrame
+        ``cost.csv``: ``well, strategy, wall_s, cpu_s`` of fine-tuning.
+    strategies : DataFrame
+        ``strategies.csv``: ``strategy, source, finetune``, the per-well mean
+        ``cpu_s_finetune`` and ``cpu_s_pretrain``; what :func:`strategy_table`
+        needs besides the forecasts.
+    """
+
+    out: Path
+    predictions: pd.DataFrame
+    cost: pd.DataFrame
+    strategies: pd.DataFrame
 
 
 def variant(params: dict, source: str, finetune: str) -> dict:
@@ -127,22 +151,15 @@ def _pretrain_cpu(folder: Path) -> float:
 def run_strategies(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
                    pretrain: str | Path = "models/pretrain", library: str | Path = "models/library",
                    out: str | Path = "models/strategies", finetuned: str | Path = "models/finetune",
-                   tl_library: str | Path = "models/tl_library", log=print) -> pd.DataFrame:
+                   tl_library: str | Path = "models/tl_library", log=print) -> StrategiesResult:
     """Fine-tune every well with every source and strategy; write ``out`` (see the module docstring).
 
     ``finetuned`` and ``tl_library`` are the folders of the ``finetune`` and
     ``finetune_library`` stages, whose rows are read, not recomputed.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``strategy, source, finetune, cpu_s_pretrain`` and the per-well mean
-        ``cpu_s_finetune``: what :func:`strategy_table` needs besides the
-        forecasts.
     """
     params = _params(params)
     data = _processed(processed)
-    wells = listed_wells(params, data)
+    wells = data.listed_wells(params)
     conf = params["strategies"]
     pretrain, out = Path(pretrain), Path(out)
     reused = _reused(params, pretrain, Path(finetuned), Path(tl_library))
@@ -186,10 +203,11 @@ def run_strategies(params: dict | str | Path, processed: str | Path | Processed 
                 if log is not None:
                     log(f"{label}: {np.mean(cpu):.2f} s CPU per well fine-tuning, {pre:.0f} s pre-training"
                         + (f" (read from {reused[label]})" if label in reused else ""))
-        write_predictions(pd.concat(tables, ignore_index=True), tmp / "predictions.csv")
-        pd.DataFrame(costs).to_csv(tmp / "cost.csv", index=False, float_format="%.4g")
-        pd.DataFrame(rows).to_csv(tmp / "strategies.csv", index=False, float_format="%.6g")
-    return pd.DataFrame(rows)
+        result = StrategiesResult(out, pd.concat(tables, ignore_index=True), pd.DataFrame(costs), pd.DataFrame(rows))
+        write_predictions(result.predictions, tmp / "predictions.csv")
+        result.cost.to_csv(tmp / "cost.csv", index=False, float_format="%.4g")
+        result.strategies.to_csv(tmp / "strategies.csv", index=False, float_format="%.6g")
+    return result
 
 
 def strategy_table(params: dict | str | Path, strategies: str | Path = "models/strategies",

@@ -87,7 +87,7 @@ import pandas as pd
 import torch
 
 from .atomic import atomic_folder
-from .dataset import Samples, make_samples, pool_samples
+from .dataset import Samples, pool_samples, well_samples
 from .model import PARTS, LSTMForecaster, build_model, count_trainable
 from .parallel import map_in_processes
 from .params import SOURCES, load_params, validate
@@ -99,7 +99,13 @@ from .tune import HYPERPARAMETERS, Best, train_config, tune, well_seed
 
 @dataclass
 class StageResult:
-    """What a stage wrote, for notebooks and tests."""
+    """What :func:`run_pretrain`, :func:`run_finetune` or :func:`run_it` wrote into the model folder ``out``.
+
+    Like every stage function's result, ``out`` first, then what it wrote
+    there: ``predictions.csv``, ``history.csv``, ``cost.json``, the model's
+    description (``config.json``, ``model.pt`` without weights) and, for a
+    search, ``trials.csv``.
+    """
 
     out: Path
     predictions: pd.DataFrame
@@ -107,6 +113,21 @@ class StageResult:
     cost: dict
     config: dict
     trials: pd.DataFrame | None = field(default=None)
+
+
+@dataclass
+class WellsResult:
+    """What :func:`run_finetune_all` or :func:`run_it_all` wrote: one model folder ``out/<well>`` per well.
+
+    ``predictions`` holds the forecasts of every well (``predictions.csv`` of
+    each folder, the stage's own model only); ``wells`` one row per well
+    (``well, wall_s, cpu_s`` of its ``cost.json``; for the IT-LSTM also the
+    chosen configuration, epochs and NSE, see :func:`run_it_all`).
+    """
+
+    out: Path
+    predictions: pd.DataFrame
+    wells: pd.DataFrame
 
 
 class _Clock:
@@ -121,43 +142,12 @@ def _params(params: dict | str | Path) -> dict:
     return load_params(params) if isinstance(params, (str, Path)) else validate(params)
 
 
-def _check_well(data: Processed, well) -> str:
-    """``well`` as a string, or a ValueError when the prepared data lack it."""
-    wells = list(data.levels.columns)
-    if str(well) not in wells:
-        raise ValueError(f"well {well} is not in the prepared data (wells: {', '.join(wells[:5])}, ...); "
-                         "list it in basin.wells of params.yaml and rerun `dvc repro prepare`, or choose a listed well")
-    return str(well)
-
-
-def listed_wells(params: dict, data: Processed) -> list[str]:
-    """The wells of ``basin.wells`` as strings; a ValueError when the prepared data lack any or it is empty."""
-    wells = [str(w) for w in params["basin"]["wells"]]
-    missing = [w for w in wells if w not in data.levels.columns]
-    if missing or not wells:
-        raise ValueError(f"wells {missing} of basin.wells are not in the prepared data; rerun `dvc repro prepare`"
-                         if missing else "basin.wells of params.yaml is empty")
-    return wells
-
-
 def _processed(processed: str | Path | Processed) -> Processed:
     if isinstance(processed, Processed):
         return processed
     if not (Path(processed) / "levels.csv").exists():
         raise FileNotFoundError(f"{processed}/levels.csv not found: run `dvc repro prepare` first")
     return load_processed(processed)
-
-
-def well_samples(params: dict, data: Processed, well: str, window: int) -> Samples:
-    """Samples of ``well`` (or ``"basin"``) with the forecast settings of ``params``."""
-    fc = params["forecast"]
-    missing = [f for f in fc["forcings"] if f not in data.forcings.columns]
-    if missing:
-        raise ValueError(f"forcings {missing} of forecast.forcings are not in the prepared data "
-                         f"(it has {list(data.forcings.columns)}); rerun `dvc repro prepare`")
-    return make_samples(data.series(well), data.forcings[fc["forcings"]], window=window, leads=fc["leads"],
-                        mode=fc["mode"], target=fc["target"], train=params["split"]["train"],
-                        filled=data.filled(well))
 
 
 def pretrain_samples(params: dict, data: Processed, window: int, wells: list[str]) -> Samples:
@@ -273,7 +263,7 @@ def run_pretrain(params: dict | str | Path, processed: str | Path | Processed = 
     """
     params = _params(params)
     data = _processed(processed)
-    wells = listed_wells(params, data) if wells is None else [_check_well(data, w) for w in wells]
+    wells = data.listed_wells(params) if wells is None else data.require_wells(wells)
     clock = _Clock()
     set_threads(params["train"]["threads"])
     result = tune(lambda window: pretrain_samples(params, data, window, wells), params["pretrain"]["search"],
@@ -410,7 +400,7 @@ def run_finetune(params: dict | str | Path, well, processed: str | Path | Proces
     """
     params = _params(params)
     data = _processed(processed)
-    well = _check_well(data, well)
+    well = data.require_wells([well])[0]
     out = Path(out) if out is not None else Path("models/finetune") / well
     pretrain = params["finetune"]["pretrained"] if pretrain is None else pretrain
     done = finetune_well(params, data, well, pretrain, model)
@@ -451,21 +441,22 @@ def finetune_wells(params: dict, data: Processed, starts: dict[str, str | Path],
 
 def run_finetune_all(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
                      pretrain: str | Path | None = None, out: str | Path = "models/finetune",
-                     n_jobs: int | None = None, log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     n_jobs: int | None = None, log=print) -> WellsResult:
     """The TL-LSTM of every well of ``basin.wells`` (:func:`run_finetune`); write ``out/<well>``.
 
     One stage for all wells: a stage per well cost more in start-up (DVC, the
     notebook) than fine-tuning costs, and here the wells share the cores
     (:func:`finetune_wells`). ``out`` is replaced as a whole only when every
     well has succeeded; the first failing well stops the run and its error is
-    raised. Returns the forecasts and the cost per well.
+    raised.
     """
     params = _params(params)
     data = _processed(processed)
-    wells = listed_wells(params, data)  # fails early, before any worker starts
+    wells = data.listed_wells(params)  # fails early, before any worker starts
     pretrain = params["finetune"]["pretrained"] if pretrain is None else pretrain
     with atomic_folder(out) as tmp:
-        return finetune_wells(params, data, dict.fromkeys(wells, pretrain), tmp, n_jobs=n_jobs, log=log)
+        predictions, cost = finetune_wells(params, data, dict.fromkeys(wells, pretrain), tmp, n_jobs=n_jobs, log=log)
+    return WellsResult(Path(out), predictions, cost)
 
 
 def run_it(params: dict | str | Path, well, processed: str | Path | Processed = "data/processed",
@@ -481,7 +472,7 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
     """
     params = _params(params)
     data = _processed(processed)
-    well = _check_well(data, well)
+    well = data.require_wells([well])[0]
     out = Path(out) if out is not None else Path("models/it") / well
     clock = _Clock()
     set_threads(params["train"]["threads"])
@@ -526,20 +517,21 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
     return StageResult(out, table, history, cost, info, result.table)
 
 
-def _it_well(task: tuple[dict, str, Processed, Path]) -> dict:
-    """One well of :func:`run_it_all` in a worker process: a summary line, not the models."""
+def _it_well(task: tuple[dict, str, Processed, Path]) -> tuple[pd.DataFrame, dict]:
+    """One well of :func:`run_it_all` in a worker process: its forecasts and a summary line, not the models."""
     params, well, data, out = task
     result = run_it(params, well, data, out / well, log=None)
     nse = nse_by_split(result.predictions)
-    return {"well": well, **{k: result.config["hyperparameters"][k] for k in HYPERPARAMETERS},
-            "val_loss": result.config["hyperparameters"]["val_loss"],
-            "epochs": sum(result.cost["epochs"]), "wall_s": result.cost["wall_s"], "cpu_s": result.cost["cpu_s"],
-            **{f"nse_{split}_lead{lead}": nse.loc[split, lead] for split in nse.index for lead in nse.columns}}
+    row = {"well": well, **{k: result.config["hyperparameters"][k] for k in HYPERPARAMETERS},
+           "val_loss": result.config["hyperparameters"]["val_loss"],
+           "epochs": sum(result.cost["epochs"]), "wall_s": result.cost["wall_s"], "cpu_s": result.cost["cpu_s"],
+           **{f"nse_{split}_lead{lead}": nse.loc[split, lead] for split in nse.index for lead in nse.columns}}
+    return result.predictions, row
 
 
 def run_it_all(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
                out: str | Path = "models/it",
-               n_jobs: int | None = None, log=print) -> pd.DataFrame:
+               n_jobs: int | None = None, log=print) -> WellsResult:
     """:func:`run_it` for every well of ``basin.wells``, ``n_jobs`` wells at a time.
 
     Wells run side by side in worker processes (:mod:`gwtl.parallel`; default one
@@ -551,22 +543,24 @@ def run_it_all(params: dict | str | Path, processed: str | Path | Processed = "d
 
     Returns
     -------
-    pandas.DataFrame
-        One row per well: the chosen hyperparameters, ``val_loss``, ``epochs``
-        (summed over members), ``wall_s``, ``cpu_s`` and NSE per split and lead.
+    WellsResult
+        ``wells``: one row per well, the chosen hyperparameters, ``val_loss``,
+        ``epochs`` (summed over members), ``wall_s``, ``cpu_s`` and NSE per
+        split and lead; ``predictions``: the forecasts of model ``it``.
     """
     params = _params(params)
     data = _processed(processed)
-    wells = listed_wells(params, data)  # fails early, before any worker starts
+    wells = data.listed_wells(params)  # fails early, before any worker starts
     tasks = [(params, well, data, Path(out)) for well in wells]
     first = f"nse_test_lead{params['forecast']['leads'][0]}"
-    rows = []
-    for row in map_in_processes(_it_well, tasks, n_jobs):
+    tables, rows = [], []
+    for table, row in map_in_processes(_it_well, tasks, n_jobs):
+        tables.append(table)
         rows.append(row)
         if log is not None:
             log(f"{len(rows):3d}/{len(wells)} well {row['well']}: window {row['window']} hidden {row['hidden']} "
                 f"layers {row['layers']}, {row['cpu_s']:.1f} s CPU, {first} {row[first]:.3f}")
-    return pd.DataFrame(rows)
+    return WellsResult(Path(out), pd.concat(tables, ignore_index=True), pd.DataFrame(rows))
 
 
 # ----------------------------------------------------------------------------- notebook views
@@ -613,43 +607,3 @@ def search_summary(folder: str | Path, wells, budgets: list[int]) -> pd.DataFram
                    "wells with the final choice": int((final["trial"] < k).sum()),
                    "median best validation loss": first.groupby("well")["val_loss"].min().median()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("trial budget")
-
-
-def forecast_figure(table: pd.DataFrame, title: str):
-    """Observed level and forecasts at the first and the largest lead over validation and test."""
-    import matplotlib.pyplot as plt
-
-    shown = table[table["split"].isin(["validation", "test"])]
-    leads = sorted(shown["lead"].unique())
-    fig, ax = plt.subplots(figsize=(10, 3.5))
-    first = shown[shown["lead"] == leads[0]].sort_values("month")
-    ax.plot(first["month"], first["observed"], color="black", lw=1.5, label="observed")
-    for lead, colour in zip(dict.fromkeys((leads[0], leads[-1])), ("tab:blue", "tab:orange")):
-        part = shown[shown["lead"] == lead].sort_values("month")
-        ax.plot(part["month"], part["forecast"], color=colour, lw=1, label=f"forecast, lead {lead} month(s)")
-    test_start = shown.loc[shown["split"] == "test", "month"].min()
-    ax.axvline(test_start, color="grey", ls="--", lw=0.8)
-    ax.text(test_start, ax.get_ylim()[1], " test", va="top", color="grey")
-    ax.set_ylabel("basin signal (standardized)" if table["well"].iloc[0] == "basin" else "level (m a.s.l.)")
-    ax.set_title(title)
-    ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def history_figure(history: pd.DataFrame, title: str):
-    """Training and validation loss per epoch (one line per member when there are members)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3))
-    groups = history.groupby("member") if "member" in history else [(None, history)]
-    for member, part in groups:
-        ax.plot(part["epoch"], part["train_loss"], color="tab:blue", lw=0.8, label="train" if not member else None)
-        ax.plot(part["epoch"], part["val_loss"], color="tab:orange", lw=0.8,
-                label="validation" if not member else None)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("masked MSE (scaled units)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig

@@ -1,0 +1,40 @@
+"""The models the reports name: their report order, display names and IT-LSTM trial budgets.
+
+One home for how a model is called in every table and figure (``it_5`` ->
+``IT-LSTM (5 trials)``) and in which order models are listed.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+MODELS = ("tl", "it", "arx", "svr", "rf", "persistence", "climatology")
+LABELS = {
+    "tl": "TL-LSTM", "it": "IT-LSTM", "arx": "ARX (ridge)", "svr": "SVR", "rf": "Random forest",
+    "persistence": "Persistence", "climatology": "Climatology", "pretrain": "Pre-trained (basin)",
+    "tl_library": "TL-LSTM (library)",
+}
+
+
+def budget_of(model: str) -> int | None:
+    """The trial budget ``k`` of an IT-LSTM model ``it_<k>``; None for any other model."""
+    head, _, k = model.partition("_")
+    return int(k) if head == "it" and k.isdigit() else None
+
+
+def label(model: str) -> str:
+    """Display name of a model (``it_5`` -> ``IT-LSTM (5 trials)``)."""
+    k = budget_of(model)
+    return f"{LABELS['it']} ({k} trials)" if k is not None else LABELS.get(model, model)
+
+
+def models_in(results: pd.DataFrame, budgets: bool = False) -> list[str]:
+    """Models of ``results`` in report order (known models first, then others).
+
+    The IT-LSTMs of smaller trial budgets (``it_<k>``) are left out unless
+    ``budgets``; then they follow ``it``, smallest budget first.
+    """
+    present = [m for m in results["model"].unique() if m != "pretrain"]
+    its = sorted((m for m in present if budget_of(m) is not None), key=budget_of) if budgets else []
+    known = [x for m in MODELS if m in present for x in ([m, *its] if m == "it" else [m])]
+    return known + sorted(m for m in present if m not in MODELS and budget_of(m) is None)

@@ -1,0 +1,124 @@
+"""Every stage of dvc.yaml declares exactly the modules of src/gwtl its command imports.
+
+A stage that runs a notebook (``python -m gwtl.notebook notebooks/X.ipynb ...``)
+depends on the gwtl modules the notebook's code cells import, closed over the
+imports between modules (``from .x import``, ``from gwtl.x import``,
+``from gwtl import x``, ``import gwtl.x``, at any depth of the module: a lazy
+import inside a function counts). The notebook runner itself
+(:mod:`gwtl.notebook`) is the tool, not the stage's code, and is not a dep.
+A stage that runs the command line (``python -m gwtl COMMAND``) depends on
+:mod:`gwtl.cli` with its module-level imports and on what the command's
+handler ``_COMMAND`` of cli.py imports.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import shlex
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "gwtl"
+
+
+def _imported(tree: ast.AST, module: str) -> set[str]:
+    """gwtl modules imported anywhere in ``tree`` (the code of gwtl module ``module``, or a notebook's)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("gwtl.")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 1 and module:  # from .x import y / from . import x
+                base = node.module
+            elif node.level == 0 and node.module and (node.module == "gwtl" or node.module.startswith("gwtl.")):
+                base = node.module[len("gwtl."):] if node.module != "gwtl" else None
+            else:
+                continue
+            if base:
+                found.add(base.split(".")[0])
+            else:  # from gwtl import x: x is a module when there is such a file
+                found |= {alias.name for alias in node.names if (PACKAGE / f"{alias.name}.py").exists()}
+    return {name for name in found if name != "__init__"}
+
+
+@cache
+def _module_tree(name: str) -> ast.Module:
+    path = PACKAGE / f"{name}.py"
+    if not path.exists():
+        raise AssertionError(f"gwtl.{name} is imported but {path.relative_to(ROOT)} does not exist")
+    return ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def closure(names: set[str]) -> set[str]:
+    """``names`` and every gwtl module they import, transitively."""
+    seen, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_imported(_module_tree(name), name) - seen)
+    return seen
+
+
+def notebook_imports(path: Path) -> set[str]:
+    """gwtl modules the code cells of a notebook import (IPython magics and shell lines skipped)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    found = set()
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        found |= _imported(ast.parse(code, str(path)), "")
+    return found
+
+
+def cli_imports(command: str) -> set[str]:
+    """What ``python -m gwtl COMMAND`` imports: gwtl.cli's module level and the handler of ``command``."""
+    tree = _module_tree("cli")
+    handler = "_" + command.replace("-", "_")
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    if handler not in functions:
+        raise AssertionError(f"python -m gwtl {command}: cli.py has no handler {handler}")
+    top = ast.Module(body=[n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.ClassDef))],
+                     type_ignores=[])
+    return {"cli", *_imported(top, "cli"), *_imported(functions[handler], "cli")}
+
+
+def stage_modules(cmd: str) -> set[str] | None:
+    """The gwtl modules a stage's command runs (closed over imports), or None for another command."""
+    words = shlex.split(cmd)
+    if words[:3] == ["python", "-m", "gwtl.notebook"]:
+        return closure(notebook_imports(ROOT / words[3]))
+    if words[:3] == ["python", "-m", "gwtl"]:  # cli itself is not closed over: its other commands' imports
+        return {"cli"} | closure(cli_imports(words[3]) - {"cli"})
+    return None
+
+
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_stage_declares_exactly_the_modules_it_imports(stage):
+    spec = STAGES[stage]
+    modules = stage_modules(spec["cmd"])
+    if modules is None:
+        pytest.skip(f"stage {stage} runs neither a notebook nor the gwtl command line")
+    wanted = {f"src/gwtl/{name}.py" for name in modules}
+    declared = {dep for dep in spec.get("deps", []) if str(dep).startswith("src/gwtl/")}
+    missing, extra = sorted(wanted - declared), sorted(declared - wanted)
+    assert not missing and not extra, (
+        f"stage {stage} of dvc.yaml: deps lack {missing or 'nothing'} (imported by its command) "
+        f"and list {extra or 'nothing'} that it does not import; make its src/gwtl deps exactly the imported modules")
+
+
+def test_the_closure_follows_every_import_form(tmp_path):
+    tree = ast.parse("from .dataset import period\nfrom gwtl.params import load_params\nimport gwtl.metrics\n"
+                     "from gwtl import predictions, __version__\n\ndef f():\n    from .model import PARTS\n")
+    assert _imported(tree, "x") == {"dataset", "params", "metrics", "predictions", "model"}
+    assert "processed" in closure({"dataset"})

@@ -1,0 +1,89 @@
+"""The text of the replication report (gwtl.replication), on the synthetic project tree and small tables."""
+
+import pandas as pd
+import pytest
+import yaml
+
+from gwtl import replication as rep
+from gwtl import summaries as gs
+from gwtl.model_names import models_in
+from gwtl.params import validate
+from gwtl.report_inputs import load_inputs
+from synthetic_results import write_synthetic
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    paths = write_synthetic(tmp_path_factory.mktemp("synthetic"), n_wells=3, baselines=("arx",), library=True)
+    params = validate(yaml.safe_load(paths["params"].read_text()))
+    inputs = load_inputs(params, **{k: paths[k] for k in ("processed", "models", "results", "cost", "metrics",
+                                                          "comparison")})
+    return params, inputs
+
+
+def test_format_duration():
+    assert [rep.format_duration(s) for s in (42, 90, 7200, 3 * 86400, float("nan"))] == [
+        "42 s", "1.5 min", "2.0 h", "3.0 days", "n/a"]
+
+
+def test_finetune_text_names_how_each_well_fine_tunes():
+    params = {"pretrain": {"source": "basin"},
+              "finetune": {"gradual": False, "trainable": ["head"], "lr": 0.02, "lstm_lr": 0.001}}
+    assert "the head only (the paper) (head learning rate 0.02)" in rep.finetune_text(params)
+    params["finetune"] |= {"trainable": ["lstm", "head"]}
+    assert "the lstm and the head together (head learning rate 0.02, LSTM learning rate 0.001)" in rep.finetune_text(params)
+    params["finetune"] |= {"gradual": True}
+    assert "(gradual unfreezing)" in rep.finetune_text(params)
+
+
+def test_config_table_is_one_row_per_setting():
+    table = rep.config_table({"window": 18, "config": {"hidden": 64, "leads": [1, 2]}, "seed": None})
+    assert table["value"].to_dict() == {"window": "18", "config.hidden": "64", "config.leads": "[1, 2]", "seed": "None"}
+
+
+def test_leads_held():
+    medians = {1: pd.Series({"tl": 0.9, "it": 0.8, "arx": 0.7}), 2: pd.Series({"tl": 0.6, "it": 0.8, "arx": 0.7})}
+    assert rep.leads_held(medians, ["arx"], [1, 2]) == "leads 1"
+    assert rep.leads_held(medians, ["arx"], [1]) == "every lead"
+    assert rep.leads_held(medians, ["arx"], [2]) == "no lead"
+
+
+def test_texts_of_the_synthetic_run(tree):
+    params, inputs = tree
+    lead, leads = inputs.lead, params["forecast"]["leads"]
+    present = models_in(inputs.results)
+    nse = {h: gs.metric_by_well(inputs.results, lead=h) for h in leads}
+    assert f"{len(inputs.listed)} wells modelled" in rep.basin_text(params, inputs, present)
+    assert "Verdict: " in rep.tl_it_text(inputs.comparison, lead)
+    assert "share one test period of" in rep.shared_years_text(inputs.comparison, lead)
+    rivals = rep.rivals_text(nse, leads, lead, present)
+    assert "- **vs SVR and Random Forest:** not scored in this run." in rivals and "- **vs ARX:** median" in rivals
+    acc = gs.cost_accuracy(inputs.results, inputs.cost, lead=lead)
+    cost = rep.cost_text(params, inputs, acc, gs.development_cost(inputs.cost).reindex(inputs.listed),
+                         gs.pretrain_seconds(inputs.cost, inputs.metrics), lead, cores=7)
+    assert "per well, TL costs" in cost and "(7 CPU cores)" in cost
+    weak = gs.weakest_wells(nse[lead], inputs.wells, n=5)
+    text = rep.weak_wells_text(gs.gap_correlation(nse[lead], inputs.wells), weak, 0.5)
+    assert "Does low correlation with the basin go with a TL deficit? **" in text
+    comp = gs.library_comparison(nse[lead], n=10)
+    choices = pd.DataFrame({"well": inputs.listed, "member": ["basin", "c1", "c1"]})
+    assert rep.library_text(inputs.comparison, comp, choices, lead).endswith(
+        " 2 of 3 wells start from a member other than the basin model (c1: 2, basin: 1).")
+    assert f"with {len(inputs.listed)} wells" in rep.limits_text(params, len(inputs.listed))
+    assert "**operational** mode" in rep.limits_text({**params, "forecast": {**params["forecast"], "mode": "operational"}}, 3)
+
+
+def test_strategies_text_checks_the_default_against_it():
+    strat = pd.DataFrame({"strategy": ["basin/head", "basin/gradual", "it"], "default": [False, True, False],
+                          "nse_mean_validation_lead1": [0.8, 0.9, 0.85], "nse_mean_test_lead1": [0.7, 0.86, 0.85],
+                          "it_over_tl": [60.0, 8.0, 1.0], "cpu_s_per_well": [0.5, 3.0, 25.0]})
+    text = rep.strategies_text(strat, [1])
+    assert "the default is `basin/gradual`. Best mean validation NSE per lead: lead 1: `basin/gradual`." in text
+    assert "lead 1: +0.010 (IT reached at every lead)" in text and "the goal of 1/50 is **not met**" in text
+    assert rep.strategies_text(strat.assign(default=False), [1]) is None
+
+
+def test_agreement_text():
+    assert rep.agreement_text([]) is None
+    assert rep.agreement_text([0.0, 2e-4]) == ("metrics.json agrees with results.csv on 2 median NSE values "
+                                               "(largest difference 2.0e-04).")
