@@ -14,6 +14,7 @@ handler ``_COMMAND`` of cli.py imports.
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import shlex
 from functools import cache
@@ -122,3 +123,21 @@ def test_the_closure_follows_every_import_form(tmp_path):
                      "from gwtl import predictions, __version__\n\ndef f():\n    from .model import PARTS\n")
     assert _imported(tree, "x") == {"dataset", "params", "metrics", "predictions", "model"}
     assert "processed" in closure({"dataset"})
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")))
+def test_every_name_a_notebook_imports_from_gwtl_exists(notebook):
+    """A notebook importing a name that moved fails here, not minutes into `dvc repro`."""
+    cells = json.loads((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
+    lacking = []
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(code, notebook)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "gwtl":
+                module = importlib.import_module(node.module)
+                lacking += [f"{node.module}.{a.name}" for a in node.names
+                            if not hasattr(module, a.name) and not (PACKAGE / f"{a.name}.py").exists()]
+    assert not lacking, f"notebooks/{notebook} imports {lacking}, which do not exist; fix its import cell"
