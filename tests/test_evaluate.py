@@ -297,3 +297,41 @@ def test_interval_scores_of_the_forecast_stage_join_metrics(tmp_path):
     (folder / "metrics.json").write_text("{")
     with pytest.raises(ValueError, match="not valid JSON.*dvc repro forecast"):
         evaluate.run_evaluate(PARAMS, **paths)
+
+
+def add_tfn(root: Path, wells, failed=()) -> dict:
+    """TFN forecasts like TL at every well except those whose fit ``failed`` (they have none), 0.7 s CPU each."""
+    out = root / "models" / "tfn"
+    frames = [table(w, "tfn", [f + 10.0 * i for f in FORECASTS["tl"]], [o + 10.0 * i for o in OBS])
+              for i, w in enumerate(wells) if w not in failed]
+    write_predictions(pd.concat(frames), out / "predictions.csv")
+    pd.DataFrame({"well": list(wells), "model": "tfn", "wall_s": 0.7, "cpu_s": 0.7, "trials": 1}).to_csv(
+        out / "cost.csv", index=False)
+    pd.DataFrame({"well": list(wells), "status": ["failed" if w in failed else "ok" for w in wells]}).to_csv(
+        out / "diagnostics.csv", index=False)
+    return paths_under(root)
+
+
+def test_tfn_is_scored_and_costed_and_a_failed_fit_is_excused_and_counted(tmp_path):
+    project(tmp_path, wells=("1", "2"))
+    paths = add_tfn(tmp_path, ("1", "2"), failed=("2",))
+    evaluate.run_evaluate(PARAMS, **paths)
+    metrics = json.loads(paths["out_metrics"].read_text())
+    assert metrics["fits_failed"] == {"tfn": 1}
+    assert metrics["cost"]["cpu_s_per_well"]["tfn"] == 0.7
+    results = pd.read_csv(paths["out_results"], dtype={"well": str})
+    assert set(results.loc[results["model"] == "tfn", "well"]) == {"1"}
+    tl = results[(results["model"] == "tl") & (results["split"] == "test")].set_index("well")["nse"]
+    assert tl.loc["1"] == pytest.approx(0.9)  # the TFN rows do not change which months are scored
+
+
+def test_a_tfn_well_missing_without_a_failed_fit_fails(tmp_path):
+    project(tmp_path, wells=("1", "2"))
+    paths = add_tfn(tmp_path, ("1", "2"), failed=("2",))
+    pd.DataFrame({"well": ["1", "2"], "status": "ok"}).to_csv(tmp_path / "models" / "tfn" / "diagnostics.csv",
+                                                              index=False)
+    with pytest.raises(ValueError, match="model tfn has no forecasts for well.* 2.*dvc repro tfn"):
+        evaluate.run_evaluate(PARAMS, **paths)
+    pd.DataFrame({"well": ["1"], "status": "ok"}).to_csv(tmp_path / "models" / "tfn" / "diagnostics.csv", index=False)
+    with pytest.raises(ValueError, match="diagnostics.csv has no row for well.* 2; rerun `dvc repro tfn`"):
+        evaluate.run_evaluate(PARAMS, **paths)

@@ -58,6 +58,8 @@ def test_default_params_are_valid():
         ("outlook.intervals", [80, 100], "outlook.intervals.*between 0 and 100"),
         ("outlook.intervals", [95, 80], "increasing"),
         ("outlook.intervals", ["80%"], "outlook.intervals"),
+        ("tfn.recharge", "linear", "tfn.recharge.*gamma or exponential"),
+        ("tfn.river", "fourparam", "tfn.river.*exponential, hantush or gamma"),
     ],
 )
 def test_impossible_params_name_the_key(path, value, words):

@@ -38,16 +38,17 @@ def test_reduced_pipeline_end_to_end(tmp_path):
     assert "Running stage 'finetune'" in out
 
     metrics = json.loads((project / "metrics.json").read_text())
-    for model in ("tl", "tl_library", "it", "arx", "svr", "rf", "persistence"):
+    for model in ("tl", "tl_library", "it", "arx", "tfn", "svr", "rf", "persistence"):
         assert -10 < metrics["test"]["lead1"]["nse_median"][model] <= 1
+    assert metrics["fits_failed"] == {"tfn": 0}
     for name in ("data", "pretrain", "finetune", "library", "finetune_library", "strategies", "forecast", "evaluate",
-                 "report"):
+                 "tfn", "report"):
         assert (project / "reports" / f"{name}.html").stat().st_size > 10_000
     assert all((project / "models" / "finetune" / str(w) / "model.pt").exists() for w in WELLS)
     assert (project / "reports" / "it_lstm.html").exists()
     assert not did_work(again), again  # only the check of the data source runs again
     if CHROMIUM is not None:  # every report as a reader's browser shows it (tests/test_reports.py without Chromium)
-        figures = {"report": 5, "forecast": 5, "finetune": 2, "strategies": 1}  # at least
+        figures = {"report": 5, "forecast": 5, "finetune": 2, "strategies": 1, "tfn": 2}  # at least
         broken = [p for html in sorted((project / "reports").glob("*.html"))
                   for p in report_problems(html, figures.get(html.stem, 0))]
         assert broken == []

@@ -87,3 +87,17 @@ def test_agreement_text():
     assert rep.agreement_text([]) is None
     assert rep.agreement_text([0.0, 2e-4]) == ("metrics.json agrees with results.csv on 2 median NSE values "
                                                "(largest difference 2.0e-04).")
+
+
+def test_tfn_text_names_the_fits_and_the_wins():
+    nse = {h: pd.DataFrame({"tfn": [0.9, 0.5], "tl": [0.8, 0.7], "it": [0.85, 0.6]}, index=["1", "2"])
+           for h in (1, 3)}
+    diagnostics = pd.DataFrame({"well": ["1", "2"], "evp": [80.0, 40.0], "status": ["ok", "not_converged"]})
+    wells = pd.DataFrame({"hzb": [1, 2], "corr_basin": [0.3, 0.9]})
+    wins = gs.tfn_wins(nse[1], diagnostics, wells)
+    text = rep.tfn_text(nse, [1, 3], 1, wins, diagnostics, wells)
+    assert "lead 1: 0.70 / 0.70 (TL 0.75 / 0.75)" in text
+    assert "1 converged, 1 not converged, 0 failed" in text
+    assert "beats both LSTMs on 1 of 2 wells" in text and "basin signal is 0.30 (all wells: 0.60)" in text
+    none = rep.tfn_text(nse, [1, 3], 1, wins.iloc[:0], diagnostics, wells)
+    assert none.endswith("At lead 1 it beats both LSTMs on no well.")

@@ -64,3 +64,15 @@ def test_metrics_agreement_compares_every_median_nse_key():
     checks = gs.metrics_agreement(summary, {"test.lead1.nse_median.tl": 0.71, "test.lead2.nse_median.tl": 0.1,
                                             "cost.it_over_tl": 9.0})
     assert checks == [pytest.approx(0.01)]
+
+
+def test_tfn_wins_are_the_wells_where_it_beats_both_lstms():
+    nse = pd.DataFrame({"tfn": [0.9, 0.5, 0.8, np.nan], "tl": [0.8, 0.7, 0.85, 0.9], "it": [0.85, 0.6, 0.7, 0.9]},
+                       index=["1", "2", "3", "4"])
+    diagnostics = pd.DataFrame({"well": ["1", "2", "3", "4"], "evp": [80.0, 40.0, 60.0, np.nan],
+                                "status": ["ok", "ok", "ok", "failed"]})
+    wells = pd.DataFrame({"hzb": [1, 2, 3, 4], "corr_basin": [0.3, 0.9, 0.8, 0.7]})
+    wins = gs.tfn_wins(nse, diagnostics, wells)
+    assert list(wins.index) == ["1"]  # well 3 beats IT only; well 4 has no TFN forecast
+    assert wins.loc["1", "margin"] == pytest.approx(0.05)
+    assert wins.loc["1", ["TFN EVP (%)", "corr_basin"]].tolist() == [80.0, 0.3]

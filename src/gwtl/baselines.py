@@ -59,9 +59,8 @@ import pandas as pd
 from .atomic import write_text
 from .dataset import Samples, period, well_samples
 from .parallel import map_in_processes
-from .params import validate
 from .predictions import prediction_table, write_predictions
-from .processed import Processed, load_processed
+from .processed import Processed, load_checked
 
 MODELS = ("persistence", "climatology", "arx", "svr", "rf")
 ARX_ALPHAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -346,19 +345,6 @@ def _run_task(task: tuple) -> tuple:
 # ----------------------------------------------------------------------------- stage
 
 
-def check_inputs(params: dict, processed: str | Path, wells) -> tuple[Processed, list[str]]:
-    """Validate params, the prepared data and the wells before any fitting."""
-    validate(params)
-    folder = Path(processed)
-    for name in ("levels.csv", "forcings.csv", "wells.csv", "basin.csv", "meta.json"):
-        if not (folder / name).exists():
-            raise FileNotFoundError(f"{folder / name} is missing; run `dvc repro prepare` first")
-    data = load_processed(folder)
-    wells = data.listed_wells(params) if wells is None else data.require_wells(wells)
-    data.require_forcings(params["forecast"]["forcings"])
-    return data, wells
-
-
 def run_baselines(
     params: dict,
     processed: str | Path = "data/processed",
@@ -385,7 +371,7 @@ def run_baselines(
         Wells fitted in parallel processes (each single-threaded); default the
         number of available cores. Results do not depend on it.
     """
-    data, wells = check_inputs(params, processed, wells)
+    data, wells = load_checked(params, processed, wells)
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown baseline(s) {unknown}; baselines are {MODELS}")

@@ -105,9 +105,11 @@ def inputs_under(models: str | Path = "models") -> dict:
     """The predictions globs and cost files the pipeline writes under ``models``.
 
     The TL-LSTM fine-tuned from a library of pre-trained models
-    (``models/tl_library``, :mod:`gwtl.library`) and the interval scores of the
-    forecast stage (``models/forecast/metrics.json``, :mod:`gwtl.forecast`) are
-    included when their folders exist.
+    (``models/tl_library``, :mod:`gwtl.library`), the pastas TFN models
+    (``models/tfn``, :mod:`gwtl.tfn`, with their per-well ``diagnostics.csv``)
+    and the interval scores of the forecast stage
+    (``models/forecast/metrics.json``, :mod:`gwtl.forecast`) are included when
+    their folders exist.
     """
     m = Path(models)
     inputs = {
@@ -120,6 +122,10 @@ def inputs_under(models: str | Path = "models") -> dict:
         inputs["predictions"].append(str(m / "tl_library" / "*" / "predictions.csv"))
         inputs["cost_files"]["tl_library"] = str(m / "tl_library" / "*" / "cost.json")
         inputs["cost_files"]["library"] = str(m / "library" / "members.csv")
+    if (m / "tfn").is_dir():
+        inputs["predictions"].append(str(m / "tfn" / "predictions.csv"))
+        inputs["cost_files"]["tfn"] = str(m / "tfn" / "cost.csv")
+        inputs["diagnostics"] = {"tfn": str(m / "tfn" / "diagnostics.csv")}
     if (m / "forecast").is_dir():
         inputs["intervals"] = str(m / "forecast" / "metrics.json")
     return inputs
@@ -129,8 +135,9 @@ PREDICTIONS = inputs_under()["predictions"]
 COST_FILES = inputs_under()["cost_files"]
 # Which DVC stage writes the files under models/<folder>/, and which stage makes a model.
 STAGE_OF_FOLDER = {"pretrain": "pretrain", "finetune": "finetune", "it": "it_lstm", "baselines": "baselines",
-                   "tl_library": "finetune_library", "library": "library", "forecast": "forecast"}
-STAGE_OF_MODEL = {"pretrain": "pretrain", "tl": "finetune", "it": "it_lstm", "tl_library": "finetune_library"}
+                   "tl_library": "finetune_library", "library": "library", "forecast": "forecast", "tfn": "tfn"}
+STAGE_OF_MODEL = {"pretrain": "pretrain", "tl": "finetune", "it": "it_lstm", "tl_library": "finetune_library",
+                  "tfn": "tfn"}
 RESULT_COLUMNS = ["well", "model", "lead", "split", *NAMES, "n"]
 BASIN = "basin"
 
@@ -225,8 +232,12 @@ def training_means(wells_csv: str | Path, wells: list[str]) -> dict[str, float]:
     return {**{w: float(v) for w, v in means.items()}, BASIN: 0.0}
 
 
-def check_coverage(table: pd.DataFrame, wells: list[str]) -> None:
-    """Every model forecasts every listed well, and no unlisted well (except ``basin``)."""
+def check_coverage(table: pd.DataFrame, wells: list[str], failed: dict[str, list[str]] | None = None) -> None:
+    """Every model forecasts every listed well, and no unlisted well (except ``basin``).
+
+    ``failed`` names, per model, the wells whose fit failed and that its stage
+    reported as such (:func:`failed_fits`): they are excused, not missing.
+    """
     present = table.groupby("model")["well"].agg(lambda s: set(s))
     extra = sorted(set(table["well"]) - set(wells) - {BASIN})
     if extra:
@@ -235,11 +246,30 @@ def check_coverage(table: pd.DataFrame, wells: list[str]) -> None:
     for model, have in present.items():
         if have == {BASIN}:
             continue
-        lacking = [w for w in wells if w not in have]
+        lacking = [w for w in wells if w not in have and w not in (failed or {}).get(model, [])]
         if lacking:
             stage = STAGE_OF_MODEL.get(model, "baselines")
             raise ValueError(f"model {model} has no forecasts for well(s) {', '.join(lacking[:5])}"
                              f"{' ...' if len(lacking) > 5 else ''}; run `dvc repro {stage}` for them")
+
+
+def failed_fits(diagnostics: dict[str, str | Path], wells: list[str]) -> dict[str, list[str]]:
+    """Per model, the listed wells whose fit failed, from its diagnostics table (one row per well).
+
+    A diagnostics table that lacks a listed well is stale: a ValueError says to rerun its stage.
+    """
+    failed = {}
+    for model, path in diagnostics.items():
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing; run `dvc repro {STAGE_OF_MODEL.get(model, model)}`")
+        table = pd.read_csv(path, dtype={"well": str})
+        lacking = [w for w in wells if w not in set(table["well"])]
+        if lacking:
+            raise ValueError(f"{path} has no row for well(s) {', '.join(lacking[:5])}; "
+                             f"rerun `dvc repro {STAGE_OF_MODEL.get(model, model)}`")
+        failed[model] = [w for w in table.loc[table["status"] == "failed", "well"] if w in wells]
+    return failed
 
 
 def label_splits(months: pd.Series, split: dict) -> np.ndarray:
@@ -452,7 +482,8 @@ def load_costs(cost_files: dict, wells: list[str]) -> pd.DataFrame:
 
     ``cost_files`` maps ``pretrain`` to one JSON file, ``tl`` and ``it`` to a
     glob of ``<folder>/<well>/cost.json`` files and optionally ``baselines``
-    to the ``cost.csv`` of :func:`gwtl.baselines.run_baselines`,
+    to the ``cost.csv`` of :func:`gwtl.baselines.run_baselines` (``tfn``
+    likewise to that of :func:`gwtl.tfn.run_tfn`),
     ``tl_library`` to a glob of the library TL-LSTM's ``<well>/cost.json``
     files and ``library`` to the library's ``members.csv``
     (:func:`library_pretrain_cost`). The IT files' ``budgets`` give the rows
@@ -487,12 +518,13 @@ def load_costs(cost_files: dict, wells: list[str]) -> pd.DataFrame:
         if len(budgets) > 1:
             raise ValueError(f"the IT cost files ({cost_files['it']}) list different trial budgets "
                              f"({sorted(budgets)}); rerun `dvc repro it_lstm` for all wells")
-    if cost_files.get("baselines"):
-        path = expand(cost_files["baselines"])[0]
-        base = pd.read_csv(path, dtype={"well": str})
-        if not {"well", "model", "wall_s", "cpu_s"} <= set(base.columns):
-            raise ValueError(f"{path}: needs columns well, model, wall_s, cpu_s; rerun `dvc repro baselines`")
-        rows += base[["well", "model", "wall_s", "cpu_s"]].to_dict("records")
+    for stage in ("baselines", "tfn"):
+        if cost_files.get(stage):
+            path = expand(cost_files[stage])[0]
+            base = pd.read_csv(path, dtype={"well": str})
+            if not {"well", "model", "wall_s", "cpu_s"} <= set(base.columns):
+                raise ValueError(f"{path}: needs columns well, model, wall_s, cpu_s; rerun `dvc repro {stage}`")
+            rows += base[["well", "model", "wall_s", "cpu_s"]].to_dict("records")
     return pd.DataFrame(rows, columns=["well", "model", "wall_s", "cpu_s"])
 
 
@@ -537,6 +569,7 @@ def run_evaluate(
     cost_files: dict | None = None,
     out_comparison: str | Path = "reports/comparison.csv",
     intervals: str | Path | None = None,
+    diagnostics: dict[str, str | Path] | None = None,
 ) -> EvaluateResult:
     """Score all models and write ``metrics.json``, the results, the comparisons and the cost table.
 
@@ -557,19 +590,27 @@ def run_evaluate(
         ``models/forecast/metrics.json`` of the forecast stage: its entries
         (test coverage, width and WIS of the intervals, ``nse_esp``) join
         ``metrics.json`` under the same split and lead.
+    diagnostics : dict, optional
+        Per model, a fit diagnostics table with ``well`` and ``status``
+        (``models/tfn/diagnostics.csv``): wells whose fit ``failed`` are
+        excused from the coverage check, and their count per model is
+        ``fits_failed`` in ``metrics.json``.
     """
     splits = list(params["evaluate"]["splits"])
     wells = listed_wells(wells_csv)
     reference = training_means(wells_csv, wells)
     own_cost = load_costs(COST_FILES if cost_files is None else cost_files, wells)
     table = load_predictions(predictions)
-    check_coverage(table, wells)
+    failed = failed_fits(diagnostics or {}, wells)
+    check_coverage(table, wells, failed)
 
     rows = scored_rows(table, params["split"], splits)
     results = score_rows(rows, reference)
     comparison = comparison_table(rows[rows["well"] != BASIN])  # test rows only; empty without them
     cost, cost_metrics = cost_table(own_cost, len(wells))
     metrics = {**summarize(results, splits, comparison), "cost": cost_metrics}
+    if failed:
+        metrics["fits_failed"] = {model: len(w) for model, w in failed.items()}
     if intervals is not None:
         metrics = merge_metrics(metrics, _read_json(Path(intervals)))
 

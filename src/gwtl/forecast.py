@@ -51,9 +51,9 @@ from .dataset import Samples, period, well_samples
 from .esp import esp_inputs, forecast_samples
 from .intervals import apply, band_quantiles, calibrate, score_table, summary
 from .parallel import map_in_processes
-from .params import load_params, validate
+from .params import as_params
 from .predictions import prediction_table, write_predictions
-from .processed import Processed, load_processed
+from .processed import Processed, as_processed
 from .train import predict, set_threads
 from .transfer import load_members
 
@@ -221,8 +221,8 @@ def run_forecast(params: dict | str | Path, processed: str | Path | Processed = 
 
     Wells run side by side in worker processes (:mod:`gwtl.parallel`).
     """
-    params = load_params(params) if isinstance(params, (str, Path)) else validate(params)
-    data = processed if isinstance(processed, Processed) else load_processed(processed)
+    params = as_params(params)
+    data = as_processed(processed)
     wells = data.listed_wells(params)
     check_models(params, wells, models)
     levels = params["outlook"]["intervals"]

@@ -97,10 +97,11 @@ from sklearn.cluster import AgglomerativeClustering
 from .atomic import atomic_folder
 from .dataset import period, well_samples
 from .parallel import map_in_processes
+from .params import as_params
 from .predictions import read_predictions, write_predictions
-from .processed import Processed
+from .processed import Processed, as_processed
 from .signal import anomalies, basin_signal, leave_one_out_correlation, training_stats
-from .transfer import _params, _processed, align_features, finetune_wells, load_pretrained, run_pretrain
+from .transfer import align_features, finetune_wells, load_pretrained, run_pretrain
 
 MIN_WELLS = 3  # smallest cluster kept; smaller ones merge into the nearest
 MIN_MONTHS = 24  # training months two wells need in common for their correlation to count
@@ -317,8 +318,8 @@ def build_library(params: dict | str | Path, processed: str | Path | Processed =
     log : callable or None
         Receives progress lines.
     """
-    params = _params(params)
-    data = _processed(processed)
+    params = as_params(params)
+    data = as_processed(processed)
     out, pretrain = Path(out), Path(pretrain)
     externals = check_externals(params, data)
     load_pretrained(pretrain)  # the basin member must exist
@@ -434,8 +435,8 @@ def run_finetune_library(params: dict | str | Path, processed: str | Path | Proc
     run side by side in worker processes (:mod:`gwtl.parallel`), as do the
     cluster models in :func:`build_library`.
     """
-    params = _params(params)
-    data = _processed(processed)
+    params = as_params(params)
+    data = as_processed(processed)
     lib = read_library(library)
     for member in lib.members.itertuples():
         if not (Path(member.path) / "model.pt").exists():

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-MODELS = ("tl", "it", "arx", "svr", "rf", "persistence", "climatology")
+MODELS = ("tl", "it", "arx", "tfn", "svr", "rf", "persistence", "climatology")
 LABELS = {
     "tl": "TL-LSTM", "it": "IT-LSTM", "arx": "ARX (ridge)", "svr": "SVR", "rf": "Random forest",
     "persistence": "Persistence", "climatology": "Climatology", "pretrain": "Pre-trained (basin)",
-    "tl_library": "TL-LSTM (library)",
+    "tl_library": "TL-LSTM (library)", "tfn": "TFN (pastas)",
 }
 
 

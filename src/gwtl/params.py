@@ -307,6 +307,11 @@ class Baselines(_Section):
     arx_lags: int = Field(ge=1, description=AT_LEAST_1)
 
 
+class Tfn(_Section):
+    recharge: Literal["gamma", "exponential"] = Field(description="must be gamma or exponential")
+    river: Literal["exponential", "hantush", "gamma"] = Field(description="must be exponential, hantush or gamma")
+
+
 class Library(_Section):
     clusters: int = Field(ge=1, description=AT_LEAST_1)
     trials: int = Field(ge=1, description=AT_LEAST_1)
@@ -350,6 +355,7 @@ class Params(_Section):
     ensemble: Ensemble
     it_lstm: ItLstm
     baselines: Baselines
+    tfn: Tfn
     library: Library
     strategies: Strategies
     evaluate: Evaluate
@@ -563,3 +569,8 @@ def load_params(path: str | Path = "params.yaml") -> dict:
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: not a YAML mapping")
     return validate(params)
+
+
+def as_params(params: dict | str | Path) -> dict:
+    """The validated params: ``params`` itself (validated) or the params.yaml at that path."""
+    return load_params(params) if isinstance(params, (str, Path)) else validate(params)

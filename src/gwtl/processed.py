@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .params import validate
+
 
 def require_wells(wells: Iterable, available: Iterable, where: str) -> list[str]:
     """``wells`` as strings, in the order given, each one of the ``available`` wells of the prepared data.
@@ -115,22 +117,46 @@ class Processed:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run `dvc repro prepare` first")
     frame = pd.read_csv(path, parse_dates=["month"], index_col="month")
     frame.index.freq = "MS"
     return frame
 
 
+FILES = ("levels.csv", "forcings.csv", "wells.csv", "basin.csv", "meta.json")
+
+
 def load_processed(folder: str | Path = "data/processed") -> Processed:
-    """Read the prepared data set written by :func:`gwtl.prepare.write_processed`."""
+    """Read the prepared data set written by :func:`gwtl.prepare.write_processed`.
+
+    A FileNotFoundError names the first of :data:`FILES` that is missing.
+    """
     folder = Path(folder)
-    wells = pd.read_csv(folder / "wells.csv")
+    for name in FILES:
+        if not (folder / name).exists():
+            raise FileNotFoundError(f"{folder / name} is missing; run `dvc repro prepare` first")
     return Processed(
         levels=_read(folder / "levels.csv"),
         basin=_read(folder / "basin.csv"),
         forcings=_read(folder / "forcings.csv"),
-        wells=wells,
+        wells=pd.read_csv(folder / "wells.csv"),
         meta=json.loads((folder / "meta.json").read_text()),
         folder=folder,
     )
+
+
+def as_processed(processed: str | Path | Processed) -> Processed:
+    """``processed`` itself when it is read already, else :func:`load_processed` of that folder."""
+    return processed if isinstance(processed, Processed) else load_processed(processed)
+
+
+def load_checked(params: dict, folder: str | Path, wells: Iterable | None = None) -> tuple[Processed, list[str]]:
+    """Validate ``params``, read the prepared data and check the wells and forcings, before any fitting.
+
+    Returns the data and ``wells`` (default ``basin.wells``) as strings; the
+    errors name the setting or file and the fix.
+    """
+    validate(params)
+    data = load_processed(folder)
+    wells = data.listed_wells(params) if wells is None else data.require_wells(wells)
+    data.require_forcings(params["forecast"]["forcings"])
+    return data, wells

@@ -112,7 +112,7 @@ def leads_held(medians: Mapping[int, pd.Series], rivals: list[str], leads: list[
 
 
 def rivals_text(nse: Mapping[int, pd.DataFrame], leads: list[int], lead: int, present: list[str]) -> str:
-    """Claim (b): both LSTMs against SVR and Random Forest, ARX and persistence, by median and per well.
+    """Claim (b): both LSTMs against SVR and Random Forest, ARX, pastas TFN and persistence, by median and per well.
 
     ``nse`` maps each lead to :func:`gwtl.summaries.metric_by_well`.
     """
@@ -123,7 +123,8 @@ def rivals_text(nse: Mapping[int, pd.DataFrame], leads: list[int], lead: int, pr
         return f"{label(a)} beats {label(b)} on {c['wins']} of {c['n']} wells"
 
     lines = []
-    for rivals, name in ((["svr", "rf"], "SVR and Random Forest"), (["arx"], "ARX"), (["persistence"], "persistence")):
+    for rivals, name in ((["svr", "rf"], "SVR and Random Forest"), (["arx"], "ARX"), (["tfn"], "the pastas TFN model"),
+                         (["persistence"], "persistence")):
         rivals = [m for m in rivals if m in present]
         if not rivals:
             lines.append(f"- **vs {name}:** not scored in this run.")
@@ -134,6 +135,31 @@ def rivals_text(nse: Mapping[int, pd.DataFrame], leads: list[int], lead: int, pr
             f"- **vs {name}:** median test NSE at lead {lead}: {numbers}. Both LSTMs have the higher median at "
             f"{leads_held(medians, rivals, leads)} (of {', '.join(map(str, leads))}). Per well at lead {lead}: {wins}.")
     return "**This run:**\n\n" + "\n".join(lines)
+
+
+def tfn_text(nse: Mapping[int, pd.DataFrame], leads: list[int], lead: int, wins: pd.DataFrame,
+             diagnostics: pd.DataFrame, wells: pd.DataFrame) -> str:
+    """The hydrogeologists' baseline: pastas TFN against the LSTMs, its fits, and where it wins.
+
+    ``wins`` is :func:`gwtl.summaries.tfn_wins` at ``lead``; ``diagnostics``
+    the TFN fits' table; ``wells`` is ``wells.csv``.
+    """
+    means = ", ".join(f"lead {h}: {nse[h]['tfn'].mean():.2f} / {nse[h]['tfn'].median():.2f} "
+                      f"(TL {nse[h]['tl'].mean():.2f} / {nse[h]['tl'].median():.2f})" for h in leads)
+    status = diagnostics["status"].value_counts()
+    corr = wells.set_index(wells["hzb"].astype(str))["corr_basin"].reindex(nse[lead].index)
+    evp = diagnostics.set_index("well")["evp"]
+    text = (f"**Pastas TFN** (one transfer-function noise model per well, `gwtl.tfn`): mean / median test NSE "
+            f"{means}. Fits: {status.get('ok', 0)} converged, {status.get('not_converged', 0)} not converged, "
+            f"{status.get('failed', 0)} failed (see `reports/tfn.html`); median training EVP "
+            f"{evp.median():.0f} %. ")
+    if wins.empty:
+        return text + f"At lead {lead} it beats both LSTMs on no well."
+    return text + (
+        f"At lead {lead} it beats both LSTMs on {len(wins)} of {len(nse[lead]['tfn'].dropna())} wells (table below). "
+        f"Their median correlation with the basin signal is {wins['corr_basin'].median():.2f} (all wells: "
+        f"{corr.median():.2f}) and their median TFN EVP {wins['TFN EVP (%)'].median():.0f} % (all wells: "
+        f"{evp.median():.0f} %).")
 
 
 def cost_text(params: dict, inputs: Inputs, acc: pd.DataFrame, dev: pd.DataFrame, pretrain_s: float,

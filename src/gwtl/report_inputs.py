@@ -158,6 +158,12 @@ def load_inputs(params: dict, *, processed="data/processed", models="models",
     )
 
 
+def load_tfn_diagnostics(models="models") -> pd.DataFrame | None:
+    """``models/tfn/diagnostics.csv`` (pastas' diagnostics of each well's TFN fit), None if there is none."""
+    path = Path(models) / "tfn" / "diagnostics.csv"
+    return pd.read_csv(path, dtype={"well": str}) if path.exists() else None
+
+
 def load_library_choices(models="models") -> pd.DataFrame | None:
     """``models/tl_library/choices.csv`` (the library member each well started from), None if there is none."""
     path = Path(models) / "tl_library" / "choices.csv"

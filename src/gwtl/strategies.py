@@ -65,9 +65,10 @@ from .atomic import atomic_folder
 from .evaluate import score_table
 from .library import library_choices, read_library
 from .parallel import map_in_processes
+from .params import as_params
 from .predictions import read_predictions, write_predictions
-from .processed import Processed
-from .transfer import _params, _processed, finetune_well, run_pretrain
+from .processed import Processed, as_processed
+from .transfer import finetune_well, run_pretrain
 
 FINETUNE = {
     "head": {"trainable": ["head"], "gradual": False},
@@ -157,8 +158,8 @@ def run_strategies(params: dict | str | Path, processed: str | Path | Processed 
     ``finetuned`` and ``tl_library`` are the folders of the ``finetune`` and
     ``finetune_library`` stages, whose rows are read, not recomputed.
     """
-    params = _params(params)
-    data = _processed(processed)
+    params = as_params(params)
+    data = as_processed(processed)
     wells = data.listed_wells(params)
     conf = params["strategies"]
     pretrain, out = Path(pretrain), Path(out)
@@ -219,7 +220,7 @@ def strategy_table(params: dict | str | Path, strategies: str | Path = "models/s
     per well with the IT-LSTM. IT's CPU per well comes from its ``cost.json``
     files (search, members and prediction).
     """
-    params = _params(params)
+    params = as_params(params)
     folder = Path(strategies)
     for name in ("predictions.csv", "strategies.csv"):
         if not (folder / name).exists():

@@ -217,6 +217,22 @@ def weakest_wells_ranked(nse: pd.DataFrame, wells: pd.DataFrame, listed: list[st
     return weak
 
 
+def tfn_wins(nse: pd.DataFrame, diagnostics: pd.DataFrame, wells: pd.DataFrame) -> pd.DataFrame:
+    """The wells where the pastas TFN model has a higher NSE than both LSTMs, best margin first.
+
+    ``nse`` is :func:`metric_by_well` of one lead; ``diagnostics`` the TFN
+    fits' table (``models/tfn/diagnostics.csv``); ``wells`` is ``wells.csv``.
+    Columns: the three NSE values, the margin over the better LSTM, the TFN
+    fit's training EVP (%) and the well's ``corr_basin``.
+    """
+    both = nse[["tfn", "tl", "it"]].dropna()
+    table = both[both["tfn"] > both[["tl", "it"]].max(axis=1)].copy()
+    table["margin"] = table["tfn"] - table[["tl", "it"]].max(axis=1)
+    table["TFN EVP (%)"] = diagnostics.set_index("well")["evp"].reindex(table.index)
+    table["corr_basin"] = wells.set_index(wells["hzb"].astype(str))["corr_basin"].reindex(table.index)
+    return table.sort_values("margin", ascending=False)
+
+
 def per_well_table(nse: pd.DataFrame, wells: pd.DataFrame) -> pd.DataFrame:
     """Every model's NSE per well with the well's name, ``corr_basin``, elevation and coverage, best TL first."""
     table = nse.join(wells.set_index("hzb")[["name", "corr_basin", "elevation", "coverage"]])

@@ -1,8 +1,8 @@
-"""Figures of the training stages' own reports (pretrain, finetune, it_lstm, library).
+"""Figures of the training stages' own reports (pretrain, finetune, it_lstm, library, tfn).
 
 A well's forecasts against the observed level, the training curves of a
-model's members, the wells of a library coloured by cluster and the library
-members' pre-training signals. The replication report's figures are in
+model's members, the wells of a library coloured by cluster, the library
+members' pre-training signals, and the TFN models' fit (pastas). The replication report's figures are in
 :mod:`gwtl.figures`; these are kept apart so that a change to the report's
 figures does not make DVC retrain the models (every module a stage's notebook
 imports is a dependency of that stage).
@@ -86,3 +86,24 @@ def signals_figure(signals: pd.DataFrame, split: dict):
     ax.legend(fontsize=8, ncol=3)
     fig.tight_layout()
     return fig
+
+
+def tfn_evp_figure(diagnostics: pd.DataFrame):
+    """Training-period EVP (%) of each well's TFN model, sorted, coloured by fit status."""
+    shown = diagnostics.sort_values("evp")
+    colours = shown["status"].map({"ok": "tab:blue", "not_converged": "tab:orange", "failed": "tab:red"})
+    fig, ax = plt.subplots(figsize=(11, 3.2))
+    ax.bar(shown["well"].astype(str), shown["evp"].fillna(0), color=colours)
+    ax.set_ylabel("EVP, training period (%)")
+    ax.set_xlabel("well (blue: converged, orange: not converged, red: failed)")
+    ax.set_ylim(0, 100)
+    ax.tick_params(axis="x", rotation=90, labelsize=6)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def tfn_figure(ml):
+    """pastas' own results figure of a calibrated model: fit, residuals, noise and each stress's response."""
+    axes = ml.plots.results()
+    return np.ravel(axes)[0].figure

@@ -90,9 +90,9 @@ from .atomic import atomic_folder
 from .dataset import Samples, pool_samples, well_samples
 from .model import PARTS, LSTMForecaster, build_model, count_trainable
 from .parallel import map_in_processes
-from .params import SOURCES, load_params, validate
+from .params import SOURCES, as_params
 from .predictions import prediction_table, write_predictions
-from .processed import Processed, load_processed
+from .processed import Processed, as_processed
 from .train import fit_members, predict, set_threads, split_rows
 from .tune import HYPERPARAMETERS, Best, train_config, tune, well_seed
 
@@ -136,18 +136,6 @@ class _Clock:
 
     def read(self) -> dict:
         return {"wall_s": round(time.perf_counter() - self.wall, 3), "cpu_s": round(time.process_time() - self.cpu, 3)}
-
-
-def _params(params: dict | str | Path) -> dict:
-    return load_params(params) if isinstance(params, (str, Path)) else validate(params)
-
-
-def _processed(processed: str | Path | Processed) -> Processed:
-    if isinstance(processed, Processed):
-        return processed
-    if not (Path(processed) / "levels.csv").exists():
-        raise FileNotFoundError(f"{processed}/levels.csv not found: run `dvc repro prepare` first")
-    return load_processed(processed)
 
 
 def pretrain_samples(params: dict, data: Processed, window: int, wells: list[str]) -> Samples:
@@ -261,8 +249,8 @@ def run_pretrain(params: dict | str | Path, processed: str | Path | Processed = 
     ``basin.wells``). Whatever the source, ``predictions.csv`` holds the
     bases' forecasts of the basin signal of ``processed``.
     """
-    params = _params(params)
-    data = _processed(processed)
+    params = as_params(params)
+    data = as_processed(processed)
     wells = data.listed_wells(params) if wells is None else data.require_wells(wells)
     clock = _Clock()
     set_threads(params["train"]["threads"])
@@ -398,8 +386,8 @@ def run_finetune(params: dict | str | Path, well, processed: str | Path | Proces
     forecasts in ``predictions.csv``. What trains, and how, is
     ``finetune.trainable``, ``lr``, ``lstm_lr`` and ``gradual`` (:func:`finetune_well`).
     """
-    params = _params(params)
-    data = _processed(processed)
+    params = as_params(params)
+    data = as_processed(processed)
     well = data.require_wells([well])[0]
     out = Path(out) if out is not None else Path("models/finetune") / well
     pretrain = params["finetune"]["pretrained"] if pretrain is None else pretrain
@@ -450,8 +438,8 @@ def run_finetune_all(params: dict | str | Path, processed: str | Path | Processe
     well has succeeded; the first failing well stops the run and its error is
     raised.
     """
-    params = _params(params)
-    data = _processed(processed)
+    params = as_params(params)
+    data = as_processed(processed)
     wells = data.listed_wells(params)  # fails early, before any worker starts
     pretrain = params["finetune"]["pretrained"] if pretrain is None else pretrain
     with atomic_folder(out) as tmp:
@@ -470,8 +458,8 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
     Each smaller budget of ``it_lstm.budgets`` gives the forecasts ``it_<k>``
     (see the module docstring).
     """
-    params = _params(params)
-    data = _processed(processed)
+    params = as_params(params)
+    data = as_processed(processed)
     well = data.require_wells([well])[0]
     out = Path(out) if out is not None else Path("models/it") / well
     clock = _Clock()
@@ -548,8 +536,8 @@ def run_it_all(params: dict | str | Path, processed: str | Path | Processed = "d
         ``epochs`` (summed over members), ``wall_s``, ``cpu_s`` and NSE per
         split and lead; ``predictions``: the forecasts of model ``it``.
     """
-    params = _params(params)
-    data = _processed(processed)
+    params = as_params(params)
+    data = as_processed(processed)
     wells = data.listed_wells(params)  # fails early, before any worker starts
     tasks = [(params, well, data, Path(out)) for well in wells]
     first = f"nse_test_lead{params['forecast']['leads'][0]}"
