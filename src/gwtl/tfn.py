@@ -151,8 +151,17 @@ def daily_stress(values: pd.Series, train: tuple[pd.Timestamp, pd.Timestamp], mo
 # ----------------------------------------------------------------------------- fit
 
 
+def _pastas():
+    """pastas, imported lazily and without tqdm's notebook-widget warning (pastas imports ``tqdm.auto``; no
+    progress bar is used here)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import pastas
+    return pastas
+
+
 def _rfunc(name: str):
-    import pastas as ps
+    ps = _pastas()
 
     return {"gamma": ps.Gamma, "exponential": ps.Exponential, "hantush": ps.Hantush}[name]()
 
@@ -172,7 +181,7 @@ class Fitted:
 
 def fit_well(level: pd.Series, forcings: pd.DataFrame, params: dict, filled: pd.Series | None = None) -> Fitted:
     """Calibrate the pastas model of one well on the training period (see the module docstring)."""
-    import pastas as ps
+    ps = _pastas()
 
     opts = params["tfn"]
     train = period(params["split"]["train"])
@@ -373,7 +382,7 @@ def run_tfn(params: dict, processed: str | Path = "data/processed", out: str | P
     ``diagnostics.csv``; it does not stop the other wells. Results do not
     depend on ``n_jobs`` (wells in parallel processes, default all cores).
     """
-    import pastas as ps
+    ps = _pastas()
 
     opts = params["tfn"]
     data, wells = load_checked(params, processed, wells)
