@@ -363,3 +363,15 @@ def test_write_basin_is_atomic_and_keeps_the_mode(fake_choice, tmp_path):
     text = write_basin(path, fake_choice)
     assert path.read_text(encoding="utf-8") == text and (path.stat().st_mode & 0o777) == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]
+
+
+def test_a_well_with_implausible_values_is_left_out_with_the_rule(fake_mirror):
+    levels = pd.Series(300 + np.sin(np.arange(96) / 2), index=pd.date_range("1999-01-01", periods=96, freq="MS"))
+    levels.iloc[40] = -9999.0  # a sentinel of a logger, not a level
+    write_well(fake_mirror, 900002, levels, area=999, lon=15.51, lat=46.80)
+    params = fake_params(str(fake_mirror))
+    params["prepare"]["min_wells"] = 2  # the fake area has three good wells; this leaves two
+    choice = choose_basin(params, 999)
+    reason = choice.wells.set_index("hzb").at[900002, "reason"]
+    assert reason.startswith("implausible values (rules of gwtl.plausible):") and "-9999" in reason
+    assert 900002 not in choice.basin["wells"]

@@ -48,7 +48,7 @@ from .catalog import ENCODING as CATALOG_ENCODING
 from .catalog import CatalogError, area_wells, catalog_path, read_catalog, stations_near
 from .atomic import write_text
 from .ehyd import PRODUCTS, EhydFormatError, data_path, read_ehyd
-from .fetch import FetchError, Unavailable, Unusable, open_source
+from .fetch import FetchError, Unavailable, Unusable, implausible, open_source
 from .monthly import (PrepareError, coverage, coverage_problem, daily_values, month_index, monthly_from_daily,
                       monthly_values)
 from .params import validate
@@ -155,6 +155,8 @@ class _Files:
             return f"corrupt file: {err}"
         if series.meta["hzb"] != hzb:
             return f"the file holds station {series.meta['hzb']}, not {hzb}"
+        if found := implausible(series, kind):
+            return f"implausible values (rules of gwtl.plausible): {'; and '.join(found)}"
         return series
 
 

@@ -294,6 +294,11 @@ def _check_mirror(mirror: _Mirror, plan: list[tuple[str, int, bool]]) -> None:
         raise FetchError("\n".join(problems))
 
 
+def implausible(series, kind: str) -> list[str]:
+    """What in the values of an eHYD station of ``kind`` breaks the rules of :mod:`gwtl.plausible` (none: [])."""
+    return plausible.problems(series.values, PLAUSIBILITY[kind], daily=kind != "gw")
+
+
 def _validated(path: Path, kind: str, hzb: int, origin: str, fix: str) -> dict:
     """Parse a fetched file with :func:`read_ehyd` and describe it; ``fix`` says what to do if it is corrupt."""
     try:
@@ -309,7 +314,7 @@ def _validated(path: Path, kind: str, hzb: int, origin: str, fix: str) -> dict:
     if series.meta["hzb"] != hzb:
         raise FetchError(f"{origin}: holds station {series.meta['hzb']}, not {hzb}; "
                          "the source is mislabelled, fetch from another source.")
-    found = plausible.problems(series.values, PLAUSIBILITY[kind], daily=kind != "gw")
+    found = implausible(series, kind)
     if found:
         raise _Unusable(f"the file from {origin} holds {'; and '.join(found)} (rules of gwtl.plausible)",
                         f"correct these values at the source ({fix})")
