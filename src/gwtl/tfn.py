@@ -160,9 +160,13 @@ def _pastas():
     return pastas
 
 
+def response_of(forcing: str, params: dict) -> str:
+    """The response function of a forcing: ``tfn.recharge`` for precipitation, ``tfn.river`` for any other."""
+    return params["tfn"]["recharge"] if forcing == "precipitation" else params["tfn"]["river"]
+
+
 def _rfunc(name: str):
     ps = _pastas()
-
     return {"gamma": ps.Gamma, "exponential": ps.Exponential, "hantush": ps.Hantush}[name]()
 
 
@@ -182,14 +186,12 @@ class Fitted:
 def fit_well(level: pd.Series, forcings: pd.DataFrame, params: dict, filled: pd.Series | None = None) -> Fitted:
     """Calibrate the pastas model of one well on the training period (see the module docstring)."""
     ps = _pastas()
-
-    opts = params["tfn"]
     train = period(params["split"]["train"])
     horizon = max(params["forecast"]["leads"])
     months = pd.date_range(level.index[0], periods=len(level) + horizon, freq="MS")
     stresses = {name: daily_stress(forcings[name], train, months, per_day=name == "precipitation")
                 for name in params["forecast"]["forcings"]}
-    seen = level.notna() & ~(np.zeros(len(level), bool) if filled is None else np.asarray(filled, bool))
+    seen = level.notna() if filled is None else level.notna() & ~np.asarray(filled, bool)
     obs = level[seen].loc[train[0] : train[1]]
     obs.index = middle_day(pd.DatetimeIndex(obs.index))
     if len(obs) < 24:
@@ -197,8 +199,7 @@ def fit_well(level: pd.Series, forcings: pd.DataFrame, params: dict, filled: pd.
     end = days_of(pd.DatetimeIndex([train[1]]))[-1]  # last day of the training period
     ml = ps.Model(obs, name=str(level.name))
     for name, stress in stresses.items():
-        response = opts["recharge"] if name == "precipitation" else opts["river"]
-        ps.StressModel(model=ml, stress=stress.loc[:end], rfunc=_rfunc(response), name=name,
+        ps.StressModel(model=ml, stress=stress.loc[:end], rfunc=_rfunc(response_of(name, params)), name=name,
                        settings=dict(STRESS_SETTINGS))
     ps.ArNoiseModel(ml)
     tmin, tmax = days_of(pd.DatetimeIndex([train[0]]))[0], end
@@ -353,11 +354,10 @@ def run_well(well: str, processed: Processed, params: dict) -> tuple[pd.DataFram
         except Exception as err:  # one bad well is reported, not raised (see diagnostics)
             error = f"{type(err).__name__}: {err}"
     row = diagnostics_row(well, fitted, error, caught)
-    table = pd.DataFrame(columns=COLUMNS)
-    if row["status"] != "failed" and forecast is not None:
-        table = prediction_table(samples, forecast, model=MODEL, well=well, split=params["split"])
-    elif row["status"] != "failed":
+    if forecast is None:  # the fit or the forecast raised: no forecasts, whatever the solver reported
         row["status"] = "failed"
+    table = (pd.DataFrame(columns=COLUMNS) if row["status"] == "failed"
+             else prediction_table(samples, forecast, model=MODEL, well=well, split=params["split"]))
     cost = {"well": well, "model": MODEL, "wall_s": round(time.perf_counter() - wall, 3),
             "cpu_s": round(time.process_time() - cpu, 3), "trials": 1}
     return table, row, cost
@@ -383,8 +383,6 @@ def run_tfn(params: dict, processed: str | Path = "data/processed", out: str | P
     depend on ``n_jobs`` (wells in parallel processes, default all cores).
     """
     ps = _pastas()
-
-    opts = params["tfn"]
     data, wells = load_checked(params, processed, wells)
     results = list(map_in_processes(_run_task, [(w, data, params) for w in wells], n_jobs))
     frames = [r[0] for r in results if len(r[0])]
@@ -394,8 +392,7 @@ def run_tfn(params: dict, processed: str | Path = "data/processed", out: str | P
     config = {
         "model": MODEL,
         "pastas": ps.__version__,
-        "responses": {name: opts["recharge"] if name == "precipitation" else opts["river"]
-                      for name in params["forecast"]["forcings"]},
+        "responses": {name: response_of(name, params) for name in params["forecast"]["forcings"]},
         "stress": "forcing minus its training mean, spread over the days of its month; missing months 0",
         "noise_model": "ArNoiseModel",
         "solver": "LeastSquares",
