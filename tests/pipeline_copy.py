@@ -25,7 +25,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Stages that run on every ``dvc repro`` (``always_changed``): the check of the data source.
-ALWAYS_RUN = ("source",)
+ALWAYS_RUN = tuple(name for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()
+                   if stage.get("always_changed"))
 #: The offline eHYD mirror: GWTL_EHYD_MIRROR, else ../shared/data/ehyd beside the project.
 MIRROR = Path(os.environ.get("GWTL_EHYD_MIRROR", ROOT.parent / "shared" / "data" / "ehyd"))
 

@@ -17,6 +17,7 @@ import ast
 import importlib
 import json
 import shlex
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -66,17 +67,18 @@ def closure(names: set[str]) -> set[str]:
     return seen
 
 
+def code_trees(path: Path) -> Iterator[ast.Module]:
+    """The parsed code cells of a notebook (IPython magics and shell lines skipped)."""
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] == "code":
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            yield ast.parse(code, str(path))
+
+
 def notebook_imports(path: Path) -> set[str]:
-    """gwtl modules the code cells of a notebook import (IPython magics and shell lines skipped)."""
-    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    found = set()
-    for cell in cells:
-        if cell["cell_type"] != "code":
-            continue
-        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-        code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        found |= _imported(ast.parse(code, str(path)), "")
-    return found
+    """gwtl modules the code cells of a notebook import."""
+    return set().union(*(_imported(tree, "") for tree in code_trees(path)))
 
 
 def cli_imports(command: str) -> set[str]:
@@ -128,14 +130,9 @@ def test_the_closure_follows_every_import_form(tmp_path):
 @pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")))
 def test_every_name_a_notebook_imports_from_gwtl_exists(notebook):
     """A notebook importing a name that moved fails here, not minutes into `dvc repro`."""
-    cells = json.loads((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
     lacking = []
-    for cell in cells:
-        if cell["cell_type"] != "code":
-            continue
-        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-        code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        for node in ast.walk(ast.parse(code, notebook)):
+    for tree in code_trees(ROOT / "notebooks" / notebook):
+        for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "gwtl":
                 module = importlib.import_module(node.module)
                 lacking += [f"{node.module}.{a.name}" for a in node.names
