@@ -335,3 +335,11 @@ def test_a_tfn_well_missing_without_a_failed_fit_fails(tmp_path):
     pd.DataFrame({"well": ["1"], "status": "ok"}).to_csv(tmp_path / "models" / "tfn" / "diagnostics.csv", index=False)
     with pytest.raises(ValueError, match="diagnostics.csv has no row for well.* 2; rerun `dvc repro tfn`"):
         evaluate.run_evaluate(PARAMS, **paths)
+
+
+def test_a_missing_diagnostics_table_or_no_listed_well_names_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no file matches .*tfn/diagnostics.csv; run `dvc repro tfn` first"):
+        evaluate.failed_fits({"tfn": tmp_path / "tfn" / "diagnostics.csv"}, ["1"])
+    (tmp_path / "wells.csv").write_text("hzb,listed\n1,False\n2,no\n")
+    with pytest.raises(ValueError, match="wells.csv lists no well; list the wells in basin.wells.*dvc repro prepare"):
+        evaluate.listed_wells(tmp_path / "wells.csv")

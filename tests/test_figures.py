@@ -1,4 +1,4 @@
-"""The figures stage on a tiny synthetic project tree (3 wells; TL, IT and ARX)."""
+"""The reports' figures; the figures stage on a tiny synthetic project tree (3 wells; TL, IT and ARX)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from gwtl import figures, report_inputs  # noqa: E402
+from gwtl import figures, report_figures, report_inputs  # noqa: E402
 from gwtl import outlook as go  # noqa: E402
 from gwtl import summaries as gs  # noqa: E402
 from gwtl.params import validate  # noqa: E402
@@ -36,7 +36,7 @@ def _params(paths: dict) -> dict:
 def synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
     paths = write_synthetic(root, n_wells=3, baselines=("arx",), library=True)
-    written = figures.make_figures(_params(paths), **_kwargs(paths), out=root / "figures", plots=root / "plots")
+    written = report_figures.make_figures(_params(paths), **_kwargs(paths), out=root / "figures", plots=root / "plots")
     return root, paths, written
 
 
@@ -88,7 +88,7 @@ def test_missing_input_names_file_and_stage(tmp_path):
     paths["cost"].unlink()
     paths["comparison"].unlink()
     with pytest.raises(FileNotFoundError) as error:
-        figures.make_figures(_params(paths), **_kwargs(paths), out=tmp_path / "f", plots=tmp_path / "p")
+        report_figures.make_figures(_params(paths), **_kwargs(paths), out=tmp_path / "f", plots=tmp_path / "p")
     message = str(error.value)
     assert "it/900002/predictions.csv (stage it_lstm)" in message
     assert "cost.csv (stage evaluate)" in message
@@ -117,7 +117,7 @@ def test_cost_accuracy_and_the_budget_that_reaches_tl():
     assert gs.smallest_budget_reaching(table) == "it_10"
     assert gs.smallest_budget_reaching(table.assign(**{"mean NSE validation": 0.5}).rename(
         index={"tl": "x"})) is None
-    fig = figures.nse_vs_cost_figure(results, cost, trials=20)
+    fig = figures.nse_vs_cost_figure({1: table}, trials=20)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     curve = ax.lines[0]  # IT's budget curve, cheapest first
@@ -205,7 +205,7 @@ def test_fan_chart_has_bands_medians_issue_line_and_month_names():
     months = pd.date_range("2018-01-01", "2021-12-01", freq="MS")
     observed = pd.Series(285.3 + 0.1 * np.sin(np.arange(len(months))), index=months)
     observed.iloc[-1] = LEVEL["1"]
-    fig = figures.fan_chart_figure(observed, synthetic_outlook(), well="1", months=24, name="A")
+    fig = figures.fan_chart_figure(observed, go.outlook_rows(synthetic_outlook()), well="1", months=24, name="A")
     ax = fig.axes[0]
     fig.draw_without_rendering()
     bands = {c.get_label(): c for c in ax.collections if c.get_label().endswith("interval")}
@@ -231,12 +231,12 @@ def test_fan_chart_has_bands_medians_issue_line_and_month_names():
     flat = synthetic_outlook().query("well == 1").copy()
     columns = ["level_at_issue", "median", "lower80", "upper80", "lower95", "upper95"]
     flat[columns] = 1285.3 + (flat[columns] - 285.3) / 100
-    axis = figures.fan_chart_figure(pd.Series(1285.3, index=months), flat, well=1).axes[0]
+    axis = figures.fan_chart_figure(pd.Series(1285.3, index=months), go.outlook_rows(flat), well=1).axes[0]
     axis.figure.draw_without_rendering()
     assert axis.yaxis.get_major_formatter().get_offset() == ""
     assert all(t.get_text().startswith("1285.") for t in axis.get_yticklabels() if t.get_text())
     # a well whose data end early: its own issue month, nothing observed after it drawn
-    stale = figures.fan_chart_figure(observed, synthetic_outlook(), well=4, months=12)
+    stale = figures.fan_chart_figure(observed, go.outlook_rows(synthetic_outlook()), well=4, months=12)
     obs = {line.get_label(): line for line in stale.axes[0].lines}["observed"]
     assert pd.Timestamp(obs.get_xdata()[-1]) == pd.Timestamp("2020-12-01")
 
@@ -300,6 +300,17 @@ def test_data_report_figures():
 def test_captioned_shows_a_written_figure_and_its_caption(tmp_path):
     fig = Figure(figsize=(2, 2))
     fig.add_subplot().plot([0, 1])
-    path = figures._save(fig, tmp_path / "f.png")
+    path = report_figures._save(fig, tmp_path / "f.png")
     image, caption = figures.captioned(path, "A caption.")
     assert image.data[:4] == b"\x89PNG" and caption.data == "*A caption.*"
+
+
+def test_strategy_view_shows_one_split_with_the_default_marked():
+    table = pd.DataFrame({"strategy": ["basin/head", "it"], "source": ["basin", ""], "finetune": ["head", ""],
+                          "default": [True, False], "nse_mean_validation_lead1": [0.8, 0.85],
+                          "wins_validation_lead1": pd.array([2, pd.NA], dtype="Int64"),
+                          "nse_mean_test_lead1": [0.7, 0.75], "cpu_s_per_well": [2.0, 40.0], "it_over_tl": [20.0, 1.0]})
+    view = figures.strategy_view(table, "validation")
+    assert list(view.columns) == ["default", "NSE mean lead 1", "wins vs IT lead 1", "CPU s per well", "IT CPU / this"]
+    assert view["default"].tolist() == ["yes", ""] and list(view.index) == ["basin/head", "it"]
+    assert str(view["wins vs IT lead 1"].dtype) == "Int64"

@@ -215,7 +215,8 @@ def test_external_models_that_do_not_fit_fail_clearly(tmp_path):
 
 def test_evaluate_and_figures_show_the_library_when_present(tmp_path):
     from gwtl.evaluate import inputs_under
-    from gwtl.figures import library_comparison, library_figure
+    from gwtl.figures import library_figure
+    from gwtl.summaries import library_comparison
 
     assert not any("tl_library" in p for p in inputs_under(tmp_path)["predictions"])
     (tmp_path / "tl_library").mkdir()
@@ -230,7 +231,7 @@ def test_evaluate_and_figures_show_the_library_when_present(tmp_path):
     assert table["weak"].sum() == 10 and not table.loc[wells[-1], "weak"] and table.loc[wells[0], "weak"]
     assert np.allclose(table["library_minus_tl"], table["tl_library"] - table["tl"])
     assert table.loc[wells[0], "member"] == "cluster_1"
-    fig = library_figure(nse)
+    fig = library_figure(library_comparison(nse))
     assert len(fig.axes[0].texts) == 10 and "better on" in fig.axes[0].get_title()
 
 

@@ -20,7 +20,9 @@ from gwtl.monthly import (
     month_index,
     monthly_from_daily,
     monthly_values,
+    months_text,
     split_segments,
+    values_span,
 )
 
 SPLIT = {"train": ["2000-01", "2003-12"], "validation": ["2004-01", "2004-12"], "test": ["2005-01", "2005-12"]}
@@ -36,6 +38,16 @@ def test_month_index_and_monthly_values():
     twice = pd.Series([1.0, 2.0], index=pd.to_datetime(["2000-01-01", "2000-01-15"]), name=7)
     with pytest.raises(PrepareError, match="series 7: two values in one month"):
         monthly_values(twice, months)
+
+
+def test_months_text_and_values_span_for_messages():
+    months = month_index("2000-01", "2001-02")
+    assert months_text(months[:2]) == "2000-01, 2000-02"
+    assert months_text(months, limit=12) == ", ".join(months[:12].strftime("%Y-%m")) + " ..."
+    assert months_text(months[:12], limit=12) == ", ".join(months[:12].strftime("%Y-%m"))
+    values = pd.Series([np.nan, 1.0, 2.0, np.nan], index=months[:4])
+    assert values_span(values, "none") == "its values cover 2000-02..2000-03"
+    assert values_span(values.iloc[[0, 3]], "none") == "none"
 
 
 def test_is_daily():

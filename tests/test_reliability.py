@@ -384,8 +384,7 @@ def test_corrupt_source_file_fails_naming_it(sourced, case):
 
 
 @pytest.mark.parametrize("section, key, value", [
-    ("prepare", "max_gap_month", 2),  # a misspelt key
-    ("forecast", "leads", [0, 1]),  # lead 0: read by the model stages only
+    ("forecast", "leads", [0, 1]),  # lead 0: read by the model stages only (a misspelt key: the test below)
 ])
 def test_bad_params_fail_before_any_work(sourced, section, key, value):
     project, env, _ = sourced

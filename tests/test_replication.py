@@ -65,10 +65,14 @@ def test_texts_of_the_synthetic_run(tree):
     weak = gs.weakest_wells(nse[lead], inputs.wells, n=5)
     text = rep.weak_wells_text(gs.gap_correlation(nse[lead], inputs.wells), weak, 0.5)
     assert "Does low correlation with the basin go with a TL deficit? **" in text
+    assert "of the 3 weakest wells lie below" in text, "the count shown: 5 asked for, 3 wells"
     comp = gs.library_comparison(nse[lead], n=10)
     choices = pd.DataFrame({"well": inputs.listed, "member": ["basin", "c1", "c1"]})
-    assert rep.library_text(inputs.comparison, comp, choices, lead).endswith(
-        " 2 of 3 wells start from a member other than the basin model (c1: 2, basin: 1).")
+    library = rep.library_text(inputs.comparison, comp, choices, lead)
+    assert library.endswith(" 2 of 3 wells start from a member other than the basin model (c1: 2, basin: 1).")
+    assert "On the 3 wells where TL is weakest" in library
+    assert "On the 2 wells where TL is weakest" in rep.library_text(inputs.comparison, gs.library_comparison(
+        nse[lead], n=2), None, lead)
     assert f"with {len(inputs.listed)} wells" in rep.limits_text(params, len(inputs.listed))
     assert "**operational** mode" in rep.limits_text({**params, "forecast": {**params["forecast"], "mode": "operational"}}, 3)
 

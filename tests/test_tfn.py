@@ -24,14 +24,18 @@ GAIN, SHAPE, SCALE = 0.8, 2.0, 40.0  # gamma response of the synthetic wells (m 
 ISSUE = pd.Timestamp("2008-06-01")  # an issue month in the validation period
 
 
-@pytest.fixture
-def params() -> dict:
+def _params() -> dict:
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["basin"]["wells"] = [int(w) for w in WELLS]
     p["forecast"]["forcings"] = ["precipitation", "discharge_211466"]
     p["split"] = {"train": ["2000-01", "2007-12"], "validation": ["2008-01", "2009-12"],
                   "test": ["2010-01", "2011-12"]}
     return p
+
+
+@pytest.fixture
+def params() -> dict:
+    return _params()
 
 
 def synthetic(seed: int = 0) -> Processed:
@@ -61,6 +65,13 @@ def synthetic(seed: int = 0) -> Processed:
     return Processed(levels=levels, basin=basin, forcings=forcings, wells=wells, meta={})
 
 
+@pytest.fixture(scope="module")
+def fitted() -> tfn.Fitted:
+    """The pastas model of the first synthetic well, fitted once for the tests that only read it."""
+    data = synthetic()
+    return tfn.fit_well(data.series(WELLS[0]), data.forcings, _params())
+
+
 def _mode(params: dict, mode: str) -> dict:
     p = copy.deepcopy(params)
     p["forecast"]["mode"] = mode
@@ -71,9 +82,8 @@ def _at_issue(table: pd.DataFrame, issue: pd.Timestamp = ISSUE) -> np.ndarray:
     return table.loc[table["issue"] == issue].sort_values("lead")["forecast"].to_numpy()
 
 
-def test_fit_recovers_the_gain_and_beats_persistence(params):
+def test_fit_recovers_the_gain_and_beats_persistence(params, fitted):
     data = synthetic()
-    fitted = tfn.fit_well(data.series(WELLS[0]), data.forcings, params)
     gain = fitted.ml.get_parameters("precipitation")[0]
     assert 0.6 * GAIN < gain < 1.4 * GAIN
     table, row, cost = tfn.run_well(WELLS[0], data, params)
@@ -87,9 +97,7 @@ def test_fit_recovers_the_gain_and_beats_persistence(params):
         assert err < 0.5 * err_persistence
 
 
-def test_simulation_equals_pastas(params):
-    data = synthetic()
-    fitted = tfn.fit_well(data.series(WELLS[0]), data.forcings, params)
+def test_simulation_equals_pastas(fitted):
     ml = fitted.ml
     days = fitted.stresses["precipitation"].index
     mine = ml.get_parameters("constant")[0] + sum(c for c, _ in tfn.contributions(fitted).values())
@@ -121,11 +129,10 @@ def test_operational_mode_uses_no_forcing_after_the_issue_month(params):
                            _at_issue(tfn.run_well(WELLS[0], changed, obs)[0]))
 
 
-def test_operational_forecast_equals_a_simulation_with_mean_stresses_after_the_issue_month(params):
+def test_operational_forecast_equals_a_simulation_with_mean_stresses_after_the_issue_month(params, fitted):
     from scipy.signal import fftconvolve
 
     data = synthetic()
-    fitted = tfn.fit_well(data.series(WELLS[0]), data.forcings, params)
     samples = well_samples(_mode(params, "operational"), data, WELLS[0], 1)
     forecast = tfn.forecast_levels(fitted, samples, "operational")
     i = int(np.flatnonzero(samples.issue == ISSUE)[0])

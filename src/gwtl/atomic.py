@@ -1,11 +1,14 @@
-"""Write output files and folders so that they are never half written.
+"""Write output files and folders so that they are never half written, and fingerprint what was written.
 
 Every stage writes through this module: :func:`atomic_file` (or
 :func:`write_text`) for a single file, :func:`atomic_folder` for a folder.
+:func:`sha256` is the one file digest the outputs record (the fetch manifest,
+the library's members).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -74,3 +77,12 @@ def write_text(out: str | Path, text: str) -> Path:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
     return Path(out)
+
+
+def sha256(path: str | Path) -> str:
+    """SHA-256 of a file (hex), read in blocks of 64 KiB."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()

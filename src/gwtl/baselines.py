@@ -49,7 +49,6 @@ validation period, and the test period plays no part in fitting or choosing.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import write_text
+from .clock import Clock
 from .dataset import Samples, period, well_samples
 from .parallel import map_in_processes
 from .predictions import prediction_table, write_predictions
@@ -306,7 +306,7 @@ def run_well(well: str, processed: Processed, params: dict, models=MODELS) -> tu
 
     tables, config, cost = [], {}, []
     for model in models:
-        wall, cpu = time.perf_counter(), time.process_time()
+        clock = Clock()
         config[model], n_trials = [], 0
         if model in ("persistence", "climatology"):
             s = samples_for(1)
@@ -332,8 +332,7 @@ def run_well(well: str, processed: Processed, params: dict, models=MODELS) -> tu
                 n_trials += trials
         else:
             raise ValueError(f"unknown baseline {model!r}; baselines are {MODELS}")
-        cost.append({"well": well, "model": model, "wall_s": round(time.perf_counter() - wall, 3),
-                     "cpu_s": round(time.process_time() - cpu, 3), "trials": n_trials})
+        cost.append({"well": well, "model": model, **clock.read(), "trials": n_trials})
     return pd.concat(tables, ignore_index=True), config, cost
 
 

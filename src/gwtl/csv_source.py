@@ -57,7 +57,8 @@ import numpy as np
 import pandas as pd
 
 from . import plausible
-from .monthly import Inputs, PrepareError, Station, check_listed, coverage, forcing_meta, is_daily, to_months
+from .monthly import (Inputs, PrepareError, Station, check_listed, coverage, forcing_meta, is_daily, to_months,
+                      values_span)
 
 FOLDER = "csv"  # inside data/raw
 FILES = ("wells.csv", "levels.csv", "forcings.csv")
@@ -135,11 +136,14 @@ def monthly_problems(dates: pd.Series, what: str) -> list[str]:
             "for every day to make the series daily"]
 
 
-def plausibility_problems(values: pd.Series, dates, kind: str, what: str) -> list[str]:
-    """:func:`gwtl.plausible.problems` of one series as messages that say what to do."""
+def plausibility_problems(values: pd.Series, dates, kind: str, what: str, daily: bool) -> list[str]:
+    """:func:`gwtl.plausible.problems` of one series as messages that say what to do.
+
+    ``daily`` is :func:`gwtl.monthly.is_daily` of ``dates``, which the caller has already decided.
+    """
     series = pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(dates))
     return [f"{what}: {found}; correct or delete these values (leave a cell empty where the value is missing)"
-            for found in plausible.problems(series, kind, daily=is_daily(series.index))]
+            for found in plausible.problems(series, kind, daily=daily)]
 
 
 def forcing_kind(name: str) -> str:
@@ -282,9 +286,10 @@ def read_levels(path: str | Path, wells: pd.Index) -> pd.DataFrame:
                              "well and date; keep one row per well and date")
     for well, rows in table.groupby("id", sort=True):
         what = f"{path.name}: well {well}"
-        if not is_daily(rows["date"]):
+        daily = is_daily(rows["date"])
+        if not daily:
             problems.extend(monthly_problems(rows["date"], what))
-        problems.extend(plausibility_problems(rows["level"], rows["date"], "level", what))
+        problems.extend(plausibility_problems(rows["level"], rows["date"], "level", what, daily))
     if problems:
         raise CsvLayoutError("\n".join(problems))
     return table.sort_values(["id", "date"], kind="stable").reset_index(drop=True)
@@ -312,12 +317,13 @@ def read_forcings(path: str | Path) -> pd.DataFrame:
     if twice.any():
         problems.append(f"{path.name}: column date: {_lines(frame['date'], twice)} repeat a date; "
                         "keep one row per date")
-    if not problems and not is_daily(dates):
+    daily = is_daily(dates)
+    if not problems and not daily:
         problems.extend(monthly_problems(dates, path.name))
     if not problems:
         for name in names:
             problems.extend(plausibility_problems(table[name], dates, forcing_kind(name),
-                                                  f"{path.name}: column {name}"))
+                                                  f"{path.name}: column {name}", daily))
     if problems:
         raise CsvLayoutError("\n".join(problems))
     table.index = pd.DatetimeIndex(dates, name="date")
@@ -487,13 +493,6 @@ def _station(data: CsvBasin, well: int, months: pd.DatetimeIndex, params: dict) 
     return Station("well", int(well), meta, monthly.rename(str(well)), coverage(monthly)), resolution
 
 
-def _values_span(station: Station) -> str:
-    values = station.meta["values"].dropna()
-    if values.empty:
-        return "the CSV files hold no value for it"
-    return f"its values cover {values.index[0]:%Y-%m}..{values.index[-1]:%Y-%m}"
-
-
 def read_inputs(params: dict, raw: Path, months: pd.DatetimeIndex) -> Inputs:
     """The inputs of :func:`gwtl.prepare.prepare` from ``raw/csv`` (the CSV layout).
 
@@ -548,7 +547,8 @@ def read_inputs(params: dict, raw: Path, months: pd.DatetimeIndex) -> Inputs:
         columns.append(Station("forcing", name, meta, monthly, coverage(monthly)))
         forcings[name] = monthly
     forcings.index.name = "month"
-    check_listed(params, {"well": wells, "forcing": [s for s in columns if s.hzb in named]}, _values_span)
+    check_listed(params, {"well": wells, "forcing": [s for s in columns if s.hzb in named]},
+                 lambda s: values_span(s.meta["values"], "the CSV files hold no value for it"))
     return Inputs(
         format="csv",
         listed={"well": wells, "forcing": columns},

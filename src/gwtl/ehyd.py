@@ -29,7 +29,7 @@ import pandas as pd
 
 from .catalog import catalog_path, read_catalog
 from .monthly import (PARAM_KEY, Inputs, PrepareError, Station, check_listed, coverage, daily_values, forcing_meta,
-                      monthly_from_daily, monthly_values, months_text)
+                      monthly_from_daily, monthly_values, months_text, values_span)
 
 ENCODING = "iso-8859-1"
 GAP = "Lücke"
@@ -294,10 +294,8 @@ def _read_listed(params: dict, raw: Path, months: pd.DatetimeIndex) -> dict[str,
 
 
 def _data_span(station: Station, raw: Path) -> str:
-    values = read_ehyd(data_path(raw, KINDS[station.kind], station.hzb)).values.dropna()
-    if values.empty:
-        return "the file holds no values at all"
-    return f"its values cover {values.index[0]:%Y-%m}..{values.index[-1]:%Y-%m}"
+    return values_span(read_ehyd(data_path(raw, KINDS[station.kind], station.hzb)).values,
+                       "the file holds no values at all")
 
 
 def _unlisted_area_wells(params: dict, raw: Path, months: pd.DatetimeIndex) -> list[Station]:
@@ -328,8 +326,7 @@ def _rain_warnings(params: dict, forcings: pd.DataFrame) -> list[str]:
     if not len(gone):
         return []
     return [f"precipitation: {len(gone)} months without areal precipitation (fewer than "
-            f"{params['prepare']['min_rain_stations']} stations with a value): {months_text(gone[:12])}"
-            + (" ..." if len(gone) > 12 else "")]
+            f"{params['prepare']['min_rain_stations']} stations with a value): {months_text(gone, limit=12)}"]
 
 
 def _station_meta(s: Station, gauge_xy: dict) -> dict:

@@ -98,7 +98,7 @@ from .compare import comparison_metrics, comparison_table
 from .dataset import period
 from .metrics import NAMES, score
 from .predictions import COLUMNS, SPLITS, read_predictions
-from .processed import listed_flags, require_wells
+from .processed import listed_flags
 
 
 def inputs_under(models: str | Path = "models") -> dict:
@@ -212,7 +212,11 @@ def listed_wells(wells_csv: str | Path) -> list[str]:
         raise ValueError(f"{path}: no 'hzb' column; rerun prepare")
     if "listed" in wells.columns:
         wells = wells[listed_flags(wells["listed"])]
-    return require_wells(wells["hzb"], wells["hzb"], f"the listed wells of {path}")
+    listed = [str(w) for w in wells["hzb"]]
+    if not listed:
+        raise ValueError(f"{path} lists no well; list the wells in basin.wells of params.yaml "
+                         "(`gwtl basin AREA` chooses them) and rerun `dvc repro prepare`")
+    return listed
 
 
 def training_means(wells_csv: str | Path, wells: list[str]) -> dict[str, float]:
@@ -259,10 +263,8 @@ def failed_fits(diagnostics: dict[str, str | Path], wells: list[str]) -> dict[st
     A diagnostics table that lacks a listed well is stale: a ValueError says to rerun its stage.
     """
     failed = {}
-    for model, path in diagnostics.items():
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing; run `dvc repro {STAGE_OF_MODEL.get(model, model)}`")
+    for model, pattern in diagnostics.items():
+        (path,) = expand(pattern)
         table = pd.read_csv(path, dtype={"well": str})
         lacking = [w for w in wells if w not in set(table["well"])]
         if lacking:

@@ -20,7 +20,6 @@ Everything is built in a temporary sibling folder and swapped in at the end
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -35,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from gwtl import csv_source, plausible
-from gwtl.atomic import atomic_file, atomic_folder, write_text
+from gwtl.atomic import atomic_file, atomic_folder, sha256, write_text
 from gwtl.catalog import KIND_NAMES, CatalogError, area_wells, catalog_path, read_catalog
 from gwtl.ehyd import PRODUCTS, EhydFormatError, data_path, read_ehyd
 
@@ -449,14 +448,6 @@ def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None
     return {**summary, "dest": str(dest)}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def source_manifest(params: dict) -> dict:
     """What the source of ``data.source`` holds now: the manifest the stage ``source`` writes.
 
@@ -487,7 +478,7 @@ def source_manifest(params: dict) -> dict:
                     "checked": "not checked: `dvc repro -f fetch` downloads again"}
         files = sorted(p for kind in ("catalog", *PRODUCTS) for p in (folder / kind).glob("*") if p.is_file())
     try:
-        hashes = {p.relative_to(folder).as_posix(): _sha256(p) for p in files}
+        hashes = {p.relative_to(folder).as_posix(): sha256(p) for p in files}
     except PermissionError as err:
         raise FetchError(f"{err.filename}: cannot be read (permission denied); make the file readable "
                          "(chmod a+r) or remove it from the source") from None

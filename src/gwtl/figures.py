@@ -1,41 +1,33 @@
-"""Every figure of the project's reports, and the writing of the replication report's figures.
+"""Every figure of the project's reports, drawn from tables the caller made (plotting only).
 
 Every ``*_figure`` function takes tables and returns a matplotlib
 :class:`~matplotlib.figure.Figure` (made without pyplot, so nothing is shown or
-kept open; :func:`as_image` shows one in a notebook). Tables come from
+kept open; :func:`as_image` shows one in a notebook, :func:`captioned` a
+written one, :func:`styled` formats a table for display and :func:`strategy_view`
+shows one split of the TL strategies table). Tables come from
 :mod:`gwtl.summaries` (replication report), :mod:`gwtl.outlook` (forecast
-report) and :mod:`gwtl.processed` (data report).
+report) and :mod:`gwtl.processed` (data report); this module computes none of
+them, so the stages that draw figures do not depend on the report's tables.
 
-Replication report (``notebooks/report.ipynb``): :func:`make_figures` reads
-the pipeline's outputs (:func:`gwtl.report_inputs.load_inputs`), draws all
-figures (:func:`draw_figures`) and writes them as PNG to ``reports/figures/``
-and the plot tables for ``dvc plots`` to ``reports/plots/``:
+Replication report (``notebooks/report.ipynb``), written to
+``reports/figures/`` by :mod:`gwtl.report_figures`: :func:`well_map_figure`,
+:func:`nse_dot_figure`, :func:`nse_box_figure`, :func:`hydrograph_figure`,
+:func:`scatter_figure`, :func:`gap_figure`, :func:`pretrain_figure` and the
+cost figures. Cost is CPU seconds per well with pre-training amortised over
+the wells: :func:`cost_figure` sets IT's against TL's; :func:`nse_vs_cost_figure`
+sets each model's mean test NSE against it, IT at every measured trial budget
+(the models ``it_<k>``) as one curve; :func:`it_budget_figure` shows IT's mean
+validation and test NSE against its trial budget, with TL's level for
+reference; :func:`library_figure` compares the TL-LSTM fine-tuned from a
+library of pre-trained models (``tl_library``, :mod:`gwtl.library`) with the
+TL-LSTM. :func:`strategies_figure` shows the TL strategies of
+``reports/strategies.csv``.
 
-``nse_by_well.csv``
-    ``well`` and one column per model scored (``tl``, ``it``, ``arx``, ``svr``,
-    ``rf``, ``persistence``; climatology left out): test NSE at the first
-    lead, sorted by TL NSE.
-``test_hydrograph.csv``
-    ``month`` (``YYYY-MM``), ``year`` (decimal year), ``observed``, ``tl``,
-    ``it``: the basin-mean departure of the level from each well's training
-    mean (m) over the test period at the first lead, averaged over the
-    ``wells`` (count) with an observation, a TL and an IT forecast that month.
-
-Cost is CPU seconds per well with pre-training amortised over the wells:
-:func:`nse_vs_cost_figure` (``nse_vs_cost.png``) sets each model's mean test
-NSE against it, IT at every measured trial budget (the models ``it_<k>``) as
-one curve; :func:`it_budget_figure` (``it_budget.png``, drawn when such
-budgets were scored) shows IT's mean validation and test NSE against its
-trial budget, with TL's level for reference; :func:`library_figure`
-(``library_vs_tl.png``) compares the TL-LSTM fine-tuned from a library of
-pre-trained models (``tl_library``, :mod:`gwtl.library`) with the TL-LSTM.
-:func:`strategies_figure` shows the TL strategies of ``reports/strategies.csv``.
-
-Forecast report (``notebooks/forecast.ipynb``), not written by
-:func:`make_figures`: :func:`forecast_map_figure` (the TL forecast change of
-level per well, on the map of :func:`well_map_figure`), :func:`fan_chart_figure`
-(a well's recent levels and its outlook with intervals) and
-:func:`coverage_figure` (the tested coverage of the intervals over wells).
+Forecast report (``notebooks/forecast.ipynb``): :func:`forecast_map_figure`
+(the TL forecast change of level per well, on the map of
+:func:`well_map_figure`), :func:`fan_chart_figure` (a well's recent levels and
+its outlook with intervals) and :func:`coverage_figure` (the tested coverage
+of the intervals over wells).
 
 Data report (``notebooks/prepare.ipynb``): :func:`station_map_figure`,
 :func:`prepared_levels_figure`, :func:`forcings_figure` and
@@ -44,7 +36,7 @@ Data report (``notebooks/prepare.ipynb``): :func:`station_map_figure`,
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -52,13 +44,8 @@ import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .atomic import atomic_file
-from .model_names import LABELS, budget_of, label, models_in
-from .outlook import month_name, outlook_rows
+from .model_names import LABELS, budget_of, label, models_in, month_name
 from .processed import listed_flags
-from .report_inputs import Inputs, load_inputs
-from .summaries import (basin_hydrograph, cost_accuracy, development_cost, forecast_anomalies, gap_correlation,
-                        library_comparison, metric_by_well, pretrain_seconds)
 
 COLORS = {
     "tl": "#1f77b4", "it": "#ff7f0e", "arx": "#2ca02c", "svr": "#9467bd", "rf": "#8c564b",
@@ -69,7 +56,6 @@ MARKERS = {"tl": "o", "it": "s", "arx": "D", "svr": "v", "rf": "^", "persistence
            "tl_library": "P", "tfn": "*"}
 COST_MODELS = ("tl", "tl_library", "it", "arx", "tfn", "svr", "rf")  # the points of nse_vs_cost (and every it_<k>)
 NSE_FLOOR = -1.0  # NSE axes are cut here; values below are drawn at the floor and counted
-DPI = 120
 
 
 def _clip(values, floor: float = NSE_FLOOR):
@@ -271,7 +257,7 @@ def scatter_figure(anomalies: pd.DataFrame, nse: pd.DataFrame, *, lead: int = 1)
 def cost_figure(cost: pd.DataFrame, pretrain_s: float = np.nan) -> Figure:
     """CPU seconds per well, IT-LSTM against TL-LSTM (pre-training share included), log-log, with ratio lines.
 
-    ``cost`` is :func:`development_cost`; ``pretrain_s`` the CPU seconds of
+    ``cost`` is :func:`gwtl.summaries.development_cost`; ``pretrain_s`` the CPU seconds of
     pre-training, named in the title.
     """
     fig = Figure(figsize=(6.5, 6), layout="constrained")
@@ -311,20 +297,19 @@ def _cost_panels(fig: Figure, axes, leads, *, xlabel: str, ylabel: str, ncol: in
     fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=8)
 
 
-def nse_vs_cost_figure(results: pd.DataFrame, cost: pd.DataFrame, *, leads=None, trials: int | None = None,
+def nse_vs_cost_figure(accuracy: Mapping[int, pd.DataFrame], *, trials: int | None = None,
                        split: str = "test") -> Figure:
     """Mean NSE over wells against CPU seconds per well (log), one point per model, one panel per lead.
 
-    IT-LSTMs of every measured trial budget (``it_<k>``) and the full one
-    (``it``, ``trials`` trials) are joined as IT's budget curve. ``leads``
-    default to the first and the largest lead of ``results``.
+    ``accuracy`` maps each lead shown to its :func:`gwtl.summaries.cost_accuracy`
+    table. IT-LSTMs of every measured trial budget (``it_<k>``) and the full
+    one (``it``, ``trials`` trials) are joined as IT's budget curve.
     """
-    all_leads = sorted(int(h) for h in results["lead"].unique())
-    leads = leads or sorted({all_leads[0], all_leads[-1]})
+    leads = list(accuracy)
     fig = Figure(figsize=(1.0 + 4.6 * len(leads), 4.8), layout="constrained")
     axes = fig.subplots(1, len(leads), squeeze=False)[0]
     for ax, lead in zip(axes, leads):
-        table = cost_accuracy(results, cost, lead=lead)
+        table = accuracy[lead]
         table = table[table.index.isin(COST_MODELS) | table["trials"].notna()]
         nse = table[f"mean NSE {split}"]
         its = table[[m == "it" or budget_of(m) is not None for m in table.index]].sort_values("CPU s per well")
@@ -409,11 +394,15 @@ def it_budget_figure(results: pd.DataFrame, trials: int, *, leads=None) -> Figur
     return fig
 
 
-def gap_figure(nse: pd.DataFrame, wells: pd.DataFrame, *, lead: int = 1, label: int = 5) -> Figure:
-    """TL-minus-IT test NSE per well against the well's correlation with the basin signal."""
+def gap_figure(nse: pd.DataFrame, wells: pd.DataFrame, stats: Mapping, *, lead: int = 1, label: int = 5) -> Figure:
+    """TL-minus-IT test NSE per well against the well's correlation with the basin signal.
+
+    ``stats`` is :func:`gwtl.summaries.gap_correlation` of ``nse`` and
+    ``wells``, named in the title; the ``label`` wells of the largest TL
+    deficit are labelled.
+    """
     table = pd.DataFrame({"gap": nse["tl"] - nse["it"],
                           "corr": wells.set_index("hzb")["corr_basin"]}).dropna()
-    stats = gap_correlation(nse, wells)
     fig = Figure(figsize=(7, 5), layout="constrained")
     ax = fig.add_subplot()
     ax.scatter(table["corr"], table["gap"], s=28, color=COLORS["tl"], edgecolor="k", linewidth=0.3)
@@ -429,13 +418,14 @@ def gap_figure(nse: pd.DataFrame, wells: pd.DataFrame, *, lead: int = 1, label: 
     return fig
 
 
-def library_figure(nse: pd.DataFrame, *, lead: int = 1, n: int = 10, floor: float = NSE_FLOOR) -> Figure:
+def library_figure(comparison: pd.DataFrame, *, lead: int = 1, floor: float = NSE_FLOOR) -> Figure:
     """Test NSE per well, TL-LSTM fine-tuned from its closest library member against plain TL-LSTM.
 
-    The ``n`` wells with the lowest TL NSE are highlighted and labelled;
-    values under ``floor`` are drawn at it.
+    ``comparison`` is :func:`gwtl.summaries.library_comparison`; its ``weak``
+    wells (lowest TL NSE) are highlighted and labelled; values under ``floor``
+    are drawn at it.
     """
-    table = library_comparison(nse, n).dropna(subset=["tl", "tl_library"])
+    table = comparison.dropna(subset=["tl", "tl_library"])
     fig = Figure(figsize=(6.5, 6), layout="constrained")
     ax = fig.add_subplot()
     x, y = _clip(table["tl"].to_numpy(dtype=float), floor), _clip(table["tl_library"].to_numpy(dtype=float), floor)
@@ -495,7 +485,7 @@ def forecast_map_figure(wells: pd.DataFrame, change: pd.Series, *, lead: int = 1
                         issued: str = "", annotate: int = 5) -> Figure:
     """Listed wells on the lon/lat map coloured by the TL forecast change of level (m) at ``lead``.
 
-    ``change`` is :func:`forecast_change` (median minus level at issue, by
+    ``change`` is :func:`gwtl.outlook.forecast_change` (median minus level at issue, by
     well); the colours diverge from 0: falls red, rises blue, on a scale
     symmetric about 0. ``issued`` (``Dec 2021``) goes into the colourbar
     label; the ``annotate`` largest falls are labelled with their id.
@@ -518,13 +508,13 @@ def fan_chart_figure(observed: pd.Series, outlook: pd.DataFrame, *, well, months
     """The last ``months`` observed levels of ``well`` and its outlook: ``model``'s median and intervals.
 
     ``observed`` is the well's monthly level (first-of-month index; months after
-    the issue month are not drawn); ``outlook`` rows of the well (other wells'
-    rows are ignored). The median of ``model`` starts at the last observed
-    level, its intervals are shaded (the narrower darker); the medians of the
-    other models are markers beside it.
+    the issue month are not drawn); ``outlook`` the typed outlook rows of
+    :func:`gwtl.outlook.outlook_rows` (other wells' rows are ignored). The
+    median of ``model`` starts at the last observed level, its intervals are
+    shaded (the narrower darker); the medians of the other models are markers
+    beside it.
     """
-    rows = outlook_rows(outlook)
-    rows = rows[rows["well"] == str(well)]
+    rows = outlook[outlook["well"] == str(well)]
     main = rows[rows["model"] == model].sort_values("lead")
     if main.empty:
         raise ValueError(f"the outlook has no {model} forecast of well {well}")
@@ -719,70 +709,24 @@ def basin_correlation_figure(wells: pd.DataFrame) -> Figure:
     return fig
 
 
-# ---------------------------------------------------------------- writing
+# ---------------------------------------------------------------- showing in a notebook
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    with atomic_file(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI)
-    return path
+def strategy_view(table: pd.DataFrame, split: str) -> pd.DataFrame:
+    """One split of ``reports/strategies.csv`` (:func:`gwtl.strategies.strategy_table`) for reading.
 
-
-def _write_csv(table: pd.DataFrame, path: Path) -> Path:
-    with atomic_file(path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.4f")
-    return path
-
-
-def draw_figures(inputs: Inputs) -> dict[str, Figure]:
-    """All report figures by file stem."""
-    lead = inputs.lead
-    trials = int(inputs.params["it_lstm"]["trials"])
-    nse = metric_by_well(inputs.results, lead=lead)
-    listed = inputs.listed
-    nse = nse.reindex([w for w in listed if w in nse.index] + [w for w in nse.index if w not in listed])
-    return {
-        "well_map": well_map_figure(inputs.wells, nse["tl"], lead=lead, basin=inputs.params["basin"]["name"]),
-        "nse_by_well": nse_dot_figure(nse, lead=lead),
-        "nse_boxplots": nse_box_figure(inputs.results),
-        "test_hydrographs": hydrograph_figure(inputs.predictions, nse, lead=lead),
-        "observed_vs_forecast": scatter_figure(forecast_anomalies(inputs), nse, lead=lead),
-        "development_time": cost_figure(development_cost(inputs.cost),
-                                        pretrain_seconds(inputs.cost, inputs.metrics)),
-        "nse_vs_cost": nse_vs_cost_figure(inputs.results, inputs.cost, trials=trials),
-        **({"it_budget": it_budget_figure(inputs.results, trials)}
-           if any(budget_of(m) is not None for m in inputs.results["model"].unique()) else {}),
-        "tl_gap_vs_basin_correlation": gap_figure(nse, inputs.wells, lead=lead),
-        "pretrain": pretrain_figure(inputs.history, inputs.basin, inputs.config, lead=lead),
-        **({"library_vs_tl": library_figure(nse, lead=lead)} if "tl_library" in nse.columns else {}),
-    }
-
-
-def write_figures(inputs: Inputs, *, out="reports/figures", plots="reports/plots") -> list[Path]:
-    """Draw every report figure to ``out`` (PNG) and the plot tables to ``plots`` (CSV).
-
-    Returns the paths written, figures first.
+    Rows by strategy, the default marked, wins as counts.
     """
-    out, plots = Path(out), Path(plots)
-    written = []
-    for name, fig in draw_figures(inputs).items():
-        written.append(_save(fig, out / f"{name}.png"))
-    nse = metric_by_well(inputs.results, lead=inputs.lead).drop(columns=["climatology"], errors="ignore")
-    written.append(_write_csv(nse.sort_values("tl", ascending=False).reset_index(), plots / "nse_by_well.csv"))
-    written.append(_write_csv(basin_hydrograph(forecast_anomalies(inputs)), plots / "test_hydrograph.csv"))
-    return written
-
-
-def make_figures(params: dict, *, processed="data/processed", models="models",
-                 results="reports/results.csv", cost="reports/cost.csv", metrics="metrics.json",
-                 comparison="reports/comparison.csv", out="reports/figures", plots="reports/plots") -> list[Path]:
-    """Read the pipeline's outputs and write all figures and plot tables (see :func:`write_figures`).
-
-    Missing inputs raise FileNotFoundError naming them before anything is drawn.
-    """
-    inputs = load_inputs(params, processed=processed, models=models, results=results, cost=cost,
-                         metrics=metrics, comparison=comparison)
-    return write_figures(inputs, out=out, plots=plots)
+    cols = [c for c in table.columns if f"_{split}_" in c]
+    shown = table.set_index("strategy")[[*cols, "cpu_s_per_well", "it_over_tl"]].copy()
+    for c in cols:
+        if c.startswith("wins_"):
+            shown[c] = shown[c].astype("Int64")
+    shown.columns = [c.replace(f"_{split}", "").replace("nse_", "NSE ").replace("_lead", " lead ")
+                     .replace("wins", "wins vs IT").replace("cpu_s_per_well", "CPU s per well")
+                     .replace("it_over_tl", "IT CPU / this") for c in shown.columns]
+    shown.insert(0, "default", np.where(table.set_index("strategy")["default"].astype(bool), "yes", ""))
+    return shown
 
 
 def styled(table: pd.DataFrame):

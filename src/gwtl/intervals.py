@@ -45,18 +45,22 @@ def band_quantiles(level: float) -> tuple[float, float]:
     return tail, 1 - tail
 
 
+def _rank(n: int, level: float) -> int:
+    """The rank ``k`` (1-based) of ``q`` among ``n`` scores: ``ceil((n + 1) level / 100)``, at most ``n``."""
+    return min(math.ceil((n + 1) * level / 100), n)
+
+
 def conformal_quantile(scores, level: float) -> float:
     """The ``ceil((n + 1) level / 100)``-th smallest score (the largest when there are too few)."""
     scores = np.sort(np.asarray(scores, dtype=float))
     if len(scores) == 0:
         raise ValueError("no validation score to calibrate an interval on")
-    k = math.ceil((len(scores) + 1) * level / 100)
-    return float(scores[min(k, len(scores)) - 1])
+    return float(scores[_rank(len(scores), level) - 1])
 
 
 def expected_coverage(n: int, level: float) -> float:
     """The coverage the rule gives under exchangeable months with ``n`` calibration months: ``k / (n + 1)``."""
-    return min(math.ceil((n + 1) * level / 100), n) / (n + 1)
+    return _rank(n, level) / (n + 1)
 
 
 def error_by_split(table: pd.DataFrame, model: str, splits=("validation", "test")) -> pd.DataFrame:

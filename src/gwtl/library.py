@@ -84,17 +84,16 @@ Outputs
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.cluster import AgglomerativeClustering
 
-from .atomic import atomic_folder
+from .atomic import atomic_folder, sha256
 from .dataset import period, well_samples
 from .parallel import map_in_processes
 from .params import as_params
@@ -210,8 +209,7 @@ def cluster_processed(data: Processed, z: pd.DataFrame, wells: list[str]) -> Pro
     ``z`` holds the wells' standardized anomalies (:func:`standardized`).
     """
     signal = basin_signal(z[list(wells)])
-    return Processed(levels=data.levels, basin=signal, forcings=data.forcings, wells=data.wells, meta=data.meta,
-                     folder=data.folder)
+    return replace(data, basin=signal)
 
 
 # ----------------------------------------------------------------------------- members
@@ -255,11 +253,6 @@ def check_externals(params: dict, data: Processed) -> list[External]:
         raise ValueError(f"library.external: two folders give the same member name ({names}); "
                          "the folder names of the projects must differ")
     return found
-
-
-def sha256(path: str | Path) -> str:
-    """SHA-256 of a file (hex)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def external_signal(folder: str | Path) -> pd.Series:

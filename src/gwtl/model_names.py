@@ -1,7 +1,8 @@
-"""The models the reports name: their report order, display names and IT-LSTM trial budgets.
+"""The names the reports use: the models' report order, display names and IT-LSTM trial budgets, and months.
 
 One home for how a model is called in every table and figure (``it_5`` ->
-``IT-LSTM (5 trials)``) and in which order models are listed.
+``IT-LSTM (5 trials)``), in which order models are listed, and how a month
+is written for a reader (:func:`month_name`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ LABELS = {
     "persistence": "Persistence", "climatology": "Climatology", "pretrain": "Pre-trained (basin)",
     "tl_library": "TL-LSTM (library)", "tfn": "TFN (pastas)",
 }
+
+
+def month_name(month) -> str:
+    """A month as a reader writes it: ``Dec 2021``."""
+    return pd.Timestamp(month).strftime("%b %Y")
 
 
 def budget_of(model: str) -> int | None:

@@ -84,9 +84,21 @@ def month_index(start: str, end: str) -> pd.DatetimeIndex:
     return pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="MS", name="month")
 
 
-def months_text(months) -> str:
-    """``"2001-01, 2001-02"``: months for a message."""
-    return ", ".join(pd.Timestamp(m).strftime("%Y-%m") for m in months)
+def months_text(months, limit: int | None = None) -> str:
+    """``"2001-01, 2001-02"``: months for a message; beyond the first ``limit`` months only ``" ..."``."""
+    text = ", ".join(pd.Timestamp(m).strftime("%Y-%m") for m in (months if limit is None else months[:limit]))
+    return text + (" ..." if limit is not None and len(months) > limit else "")
+
+
+def values_span(values: pd.Series, empty: str) -> str:
+    """Where the dated ``values`` of a series lie (``"its values cover 1990-01..2020-12"``), or ``empty``.
+
+    For the message of a listed series without any value in the period (:func:`check_listed`).
+    """
+    values = values.dropna()
+    if values.empty:
+        return empty
+    return f"its values cover {values.index[0]:%Y-%m}..{values.index[-1]:%Y-%m}"
 
 
 def is_daily(dates: pd.DatetimeIndex | pd.Series) -> bool:

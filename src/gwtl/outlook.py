@@ -17,12 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .intervals import expected_coverage
-from .model_names import MODELS, label
-
-
-def month_name(month) -> str:
-    """A month as a reader writes it: ``Dec 2021``."""
-    return pd.Timestamp(month).strftime("%b %Y")
+from .model_names import label, models_in, month_name
 
 
 def outlook_rows(outlook: pd.DataFrame, model: str | None = None, latest_only: bool = False) -> pd.DataFrame:
@@ -133,8 +128,7 @@ def interval_table(metrics: dict, levels=(80, 95), split: str = "test") -> pd.Da
     rows = []
     for key in sorted(tree, key=lambda k: int(k.removeprefix("lead"))):
         entry = tree[key]
-        models = sorted({m for scores in entry.values() for m in scores},
-                        key=lambda m: (MODELS.index(m) if m in MODELS else len(MODELS), m))
+        models = models_in(pd.DataFrame({"model": sorted({m for scores in entry.values() for m in scores})}))
         for model in models:
             row = {"lead": int(key.removeprefix("lead")), "model": label(model)}
             for level in levels:

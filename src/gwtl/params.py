@@ -256,9 +256,6 @@ class Search(_Section):
         return self
 
 
-SEARCH_KEYS = set(Search.model_fields)
-
-
 class Pretrain(_Section):
     source: Literal[SOURCES] = Field(description="must be basin (the basin-average signal) or wells (every well "
                                                  "pooled)")
@@ -405,9 +402,6 @@ class Params(_Section):
                           f"months; use windows up to {train_months // 2 - leads[-1]}"))
         _problems(*found)
         return self
-
-
-KNOWN = {section: set(field.annotation.model_fields) for section, field in Params.model_fields.items()}
 
 
 # --------------------------------------------------------------------------- errors in words

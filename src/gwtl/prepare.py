@@ -180,8 +180,7 @@ def warnings_for(params: dict, listed: dict[str, list[Station]], levels: pd.Data
             gone = s.monthly.index[s.monthly.isna()]
             if len(gone):
                 out.append(f"{s.label}: {len(gone)} months missing (no data, or more than "
-                           f"{prep['max_missing_days']} days missing): {months_text(gone[:12])}"
-                           + (" ..." if len(gone) > 12 else ""))
+                           f"{prep['max_missing_days']} days missing): {months_text(gone, limit=12)}")
     return out
 
 

@@ -205,8 +205,8 @@ def weak_wells_text(stats: Mapping, weak: pd.DataFrame, median_corr: float) -> s
     return (
         f"**This run:** over {stats['n']} wells, TL−IT NSE correlates with the well's correlation to the basin "
         f"signal with Spearman ρ = {stats['spearman']:.2f} (permutation p = {stats['p_spearman']:.3f}) and "
-        f"Pearson r = {stats['pearson']:.2f}. {below} of the 5 weakest wells lie below the median correlation "
-        f"({median_corr:.2f}). Does low correlation with the basin go with a TL deficit? "
+        f"Pearson r = {stats['pearson']:.2f}. {below} of the {len(weak)} weakest wells lie below the median "
+        f"correlation ({median_corr:.2f}). Does low correlation with the basin go with a TL deficit? "
         f"{compare.link_verdict(stats)}."
     )
 
@@ -215,7 +215,7 @@ def library_text(comparison: pd.DataFrame, comp: pd.DataFrame, choices: pd.DataF
     """The library of pre-trained models against TL: means, medians, wins, verdict, the weakest wells, members used.
 
     ``comp`` is :func:`gwtl.summaries.library_comparison` (its ``weak`` wells
-    are the 10 weakest for TL); ``choices`` the member each well started from.
+    are the weakest for TL); ``choices`` the member each well started from.
     """
     first = pair_rows(comparison, "tl_library", "tl").loc[lead]
     weak = comp[comp["weak"]]
@@ -226,7 +226,7 @@ def library_text(comparison: pd.DataFrame, comp: pd.DataFrame, choices: pd.DataF
         f"**This run, lead {lead} month:** mean test NSE {first['mean_b']:.2f} (TL) against "
         f"{first['mean_a']:.2f} (TL-library), median {first['median_b']:.2f} against {first['median_a']:.2f}; the "
         f"library is better on {int(first['wins'])} of {int(first['n'])} wells. "
-        f"{compare.verdict(first, 'TL-library', 'TL')}. On the 10 wells where TL is weakest "
+        f"{compare.verdict(first, 'TL-library', 'TL')}. On the {len(weak)} wells where TL is weakest "
         f"the median NSE goes from {weak['tl'].median():.2f} to {weak['tl_library'].median():.2f} and the library is "
         f"better on {int((weak['library_minus_tl'] > 0).sum())} of them.{moved}"
     )

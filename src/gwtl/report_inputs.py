@@ -4,7 +4,7 @@
 writes it, :func:`check_inputs` names the missing ones before anything is
 read, and :func:`load_inputs` reads them (``metrics.json`` flattened to dotted
 keys by :func:`flatten`). The tables of :mod:`gwtl.summaries` and the figures
-of :mod:`gwtl.figures` are made from an :class:`Inputs`.
+of :mod:`gwtl.report_figures` are made from an :class:`Inputs`.
 """
 
 from __future__ import annotations

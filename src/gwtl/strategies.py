@@ -75,7 +75,6 @@ FINETUNE = {
     "all": {"trainable": ["lstm", "head"], "gradual": False},
     "gradual": {"trainable": ["lstm", "head"], "gradual": True},
 }
-SOURCES = ("basin", "wells", "clusters")
 
 
 @dataclass
@@ -259,17 +258,3 @@ def strategy_table(params: dict | str | Path, strategies: str | Path = "models/s
     wins = [c for c in table.columns if c.startswith("wins_")]
     table[wins] = table[wins].astype("Int64")
     return table
-
-
-def strategy_view(table: pd.DataFrame, split: str) -> pd.DataFrame:
-    """One split of the strategies table for reading: rows by strategy, the default marked, wins as counts."""
-    cols = [c for c in table.columns if f"_{split}_" in c]
-    shown = table.set_index("strategy")[[*cols, "cpu_s_per_well", "it_over_tl"]].copy()
-    for c in cols:
-        if c.startswith("wins_"):
-            shown[c] = shown[c].astype("Int64")
-    shown.columns = [c.replace(f"_{split}", "").replace("nse_", "NSE ").replace("_lead", " lead ")
-                     .replace("wins", "wins vs IT").replace("cpu_s_per_well", "CPU s per well")
-                     .replace("it_over_tl", "IT CPU / this") for c in shown.columns]
-    shown.insert(0, "default", np.where(table.set_index("strategy")["default"].astype(bool), "yes", ""))
-    return shown

@@ -82,7 +82,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,6 +92,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_folder, write_text
+from .clock import Clock
 from .dataset import Samples, period, well_samples
 from .parallel import map_in_processes
 from .predictions import COLUMNS, prediction_table, write_predictions
@@ -343,7 +343,7 @@ def _captured() -> Iterator[list[str]]:
 def run_well(well: str, processed: Processed, params: dict) -> tuple[pd.DataFrame, dict, dict]:
     """Fit and forecast one well: its predictions (empty if the fit failed), diagnostics row and cost row."""
     well = str(well)
-    wall, cpu = time.perf_counter(), time.process_time()
+    clock = Clock()
     level, filled = processed.series(well), processed.filled(well)
     samples = well_samples(params, processed, well, 1)
     fitted, forecast, error = None, None, ""
@@ -358,8 +358,7 @@ def run_well(well: str, processed: Processed, params: dict) -> tuple[pd.DataFram
         row["status"] = "failed"
     table = (pd.DataFrame(columns=COLUMNS) if row["status"] == "failed"
              else prediction_table(samples, forecast, model=MODEL, well=well, split=params["split"]))
-    cost = {"well": well, "model": MODEL, "wall_s": round(time.perf_counter() - wall, 3),
-            "cpu_s": round(time.process_time() - cpu, 3), "trials": 1}
+    cost = {"well": well, "model": MODEL, **clock.read(), "trials": 1}
     return table, row, cost
 
 

@@ -87,6 +87,7 @@ import pandas as pd
 import torch
 
 from .atomic import atomic_folder
+from .clock import Clock
 from .dataset import Samples, pool_samples, well_samples
 from .model import PARTS, LSTMForecaster, build_model, count_trainable
 from .parallel import map_in_processes
@@ -128,14 +129,6 @@ class WellsResult:
     out: Path
     predictions: pd.DataFrame
     wells: pd.DataFrame
-
-
-class _Clock:
-    def __init__(self):
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-
-    def read(self) -> dict:
-        return {"wall_s": round(time.perf_counter() - self.wall, 3), "cpu_s": round(time.process_time() - self.cpu, 3)}
 
 
 def pretrain_samples(params: dict, data: Processed, window: int, wells: list[str]) -> Samples:
@@ -252,7 +245,7 @@ def run_pretrain(params: dict | str | Path, processed: str | Path | Processed = 
     params = as_params(params)
     data = as_processed(processed)
     wells = data.listed_wells(params) if wells is None else data.require_wells(wells)
-    clock = _Clock()
+    clock = Clock()
     set_threads(params["train"]["threads"])
     result = tune(lambda window: pretrain_samples(params, data, window, wells), params["pretrain"]["search"],
                   params["split"], trials=params["pretrain"]["trials"], seed=params["pretrain"]["seed"],
@@ -355,7 +348,7 @@ def finetune_well(params: dict, data: Processed, well: str, pretrain: str | Path
     data to the end of prediction (the bases are read before).
     """
     bases, info = load_bases(pretrain)
-    clock = _Clock()
+    clock = Clock()
     set_threads(params["train"]["threads"])
     ft, tr = params["finetune"], params["train"]
     samples = align_features(info, well_samples(params, data, well, info["window"]), params, pretrain)
@@ -462,7 +455,7 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
     data = as_processed(processed)
     well = data.require_wells([well])[0]
     out = Path(out) if out is not None else Path("models/it") / well
-    clock = _Clock()
+    clock = Clock()
     set_threads(params["train"]["threads"])
     tr, it = params["train"], params["it_lstm"]
     seed = well_seed(params["pretrain"]["seed"], well)
