@@ -83,6 +83,9 @@ class BasinChoice:
         Period, coverage rule and radii used.
     notes : list of str
         Remarks for the user (e.g. a download instead of the mirror).
+    data_source : str
+        The ``data.source`` that reads the files the choice was made from wherever the
+        pipeline runs: the absolute mirror folder, or ``"download"``.
     """
 
     area: int
@@ -93,6 +96,7 @@ class BasinChoice:
     source: str
     settings: dict
     notes: list[str] = field(default_factory=list)
+    data_source: str = "download"
 
     @property
     def basin(self) -> dict:
@@ -104,6 +108,15 @@ class BasinChoice:
     def forcings(self) -> list[str]:
         """``forecast.forcings``: precipitation and the discharge of every kept gauge."""
         return ["precipitation", *(f"discharge_{g}" for g in _kept(self.gauges))]
+
+    @property
+    def params_values(self) -> dict:
+        """Every params.yaml value the choice sets, by dotted key (``basin.*`` and ``forecast.forcings``).
+
+        :func:`basin_params_text` writes these lines; ``gwtl basin --queue`` passes them to
+        ``dvc exp run`` as ``-S`` (:func:`gwtl.areas.queue_overrides`).
+        """
+        return {**{f"basin.{key}": value for key, value in self.basin.items()}, "forecast.forcings": self.forcings}
 
 
 def _kept(table: pd.DataFrame) -> list[int]:
@@ -365,12 +378,13 @@ def choose_basin(params: dict, area: int, radius_rain_km: float = 10.0, radius_g
                 + ". Try a larger --radius-gauge.")
         gauge_table = _choose_gauges(gauge_table, files.catchments(), gauges)
         location = f"{files.source.mode} {files.source.location}"
+        data_source = str(Path(files.source.location).resolve()) if files.source.mode == "mirror" else "download"
     columns = ["hzb", "name", "distance_km", "near_well", "coverage", "kept", "reason"]
     return BasinChoice(
         area=area, name=name, wells=wells[["hzb", "name", "coverage", "kept", "reason"]],
         rain=rain[columns],
         gauges=gauge_table[columns[:2] + ["river", "catchment_km2"] + columns[2:]],
-        source=location, settings=settings, notes=notes)
+        source=location, settings=settings, notes=notes, data_source=data_source)
 
 
 # --------------------------------------------------------------------------- report
@@ -531,15 +545,14 @@ def basin_params_text(text: str, choice: BasinChoice) -> str:
     before = yaml.safe_load(text)
     newline = "\r\n" if "\r\n" in text else "\n"
     lines = text.splitlines()
-    basin = choice.basin
-    for key in ("name", "area", "wells", "rain_stations"):
-        lines = _set_key(lines, "basin", key, basin[key])
-    lines = _set_key(lines, "basin", "gauges", basin["gauges"], comment=_gauge_comment(choice))
-    lines = _set_key(lines, "forecast", "forcings", choice.forcings)
+    expected = {**before}
+    for dotted, value in choice.params_values.items():
+        section, key = dotted.split(".")
+        comment = _gauge_comment(choice) if dotted == "basin.gauges" else None
+        lines = _set_key(lines, section, key, value, comment=comment)
+        expected[section] = {**expected[section], key: value}
     new = newline.join(lines) + (newline if text.endswith(("\n", "\r")) else "")
     after = yaml.safe_load(new)
-    expected = {**before, "basin": {**before["basin"], **basin},
-                "forecast": {**before["forecast"], "forcings": choice.forcings}}
     if after != expected:
         raise BasinError("params.yaml: editing the basin section as text did not give the chosen values; "
                          "is basin: written in flow style? Write each basin key on a line of its own.")

@@ -1,6 +1,8 @@
 """Command line of gwtl (also ``python -m gwtl``).
 
-``gwtl basin AREA`` chooses the basin of an eHYD area and writes it into params.yaml;
+``gwtl basin AREA`` chooses the basin of an eHYD area and writes it into params.yaml
+(or, with ``--queue``, queues a DVC experiment of it, :mod:`gwtl.areas`); ``gwtl areas``
+compares the experiments' areas and test skill side by side;
 ``gwtl check-params params.yaml`` validates the whole file (the first stage of dvc.yaml,
 on which every other stage depends through ``fetch``); ``gwtl source-manifest`` lists
 what the data source holds now (the stage ``source``, :func:`gwtl.fetch.source_manifest`).
@@ -36,7 +38,23 @@ def _parser() -> argparse.ArgumentParser:
                        help="keep this gauge (repeat for several) instead of the one with the largest catchment")
     basin.add_argument("--source", default=None,
                        help="override data.source: auto, download or a mirror folder")
-    basin.add_argument("--dry-run", action="store_true", help="print the choice, do not write params.yaml")
+    how = basin.add_mutually_exclusive_group()
+    how.add_argument("--dry-run", action="store_true", help="print the choice, do not write params.yaml")
+    how.add_argument("--queue", action="store_true",
+                     help="do not write params.yaml: queue a DVC experiment of the area (dvc exp run --queue "
+                          "with the basin as -S values); run the queue with `dvc queue start -j 1`")
+    basin.add_argument("--name", metavar="EXP", help="with --queue: the experiment's name (default: area-AREA)")
+    basin.add_argument("-S", "--set-param", dest="set_param", action="append", default=[], metavar="KEY=VALUE",
+                       help="with --queue: another params.yaml value of the experiment, as in dvc exp run -S "
+                            "(repeat; applied after the basin's, e.g. -S train.max_epochs=50)")
+    areas = commands.add_parser(
+        "areas", help="compare the DVC experiments' areas: test NSE of TL and IT per experiment",
+        description="Read `dvc exp show --json` and print one row per experiment (workspace and baseline "
+                    "included; queued, running and failed ones with their state): basin name, area, number of "
+                    "wells, and the test NSE mean and median of TL and IT at each lead with TL-IT.")
+    areas.add_argument("--out", metavar="FILE.csv", help="also write the table as CSV")
+    areas.add_argument("-A", "--all-commits", action="store_true",
+                       help="experiments of every commit, not only of the current one (dvc exp show -A)")
     for name, out, short, long in (
             ("check-params", CHECKED, "validate params.yaml (the first stage of dvc.yaml)",
              "Validate the whole of params.yaml: unknown sections and keys, types, ranges and the rules that tie "
@@ -94,15 +112,30 @@ def _source_manifest(args: argparse.Namespace) -> None:
 
 
 def _basin(args: argparse.Namespace) -> None:
+    from .areas import AreasError, check_name, check_project, check_sets, queue_basin
     from .basin import BasinError, basin_block, basin_params_text, choose_basin, report, write_basin
     from .fetch import FetchError
 
-    with _reported(BasinError, FetchError):
+    with _reported(AreasError, BasinError, FetchError):
         params = load_params(args.params)
+        root = Path(args.params).resolve().parent
+        if args.queue:  # what can fail without the choice fails before it
+            if Path(args.params).name != "params.yaml":
+                raise CommandError(f"--queue: --params {args.params}: dvc exp run -S sets the project's "
+                                   "params.yaml; run from the project root without --params")
+            name = args.name or f"area-{args.area}"
+            check_project(root)
+            check_sets(params, args.set_param)
+            check_name(root, name)
+        elif args.name or args.set_param:
+            raise CommandError("--name and -S go with --queue (they name and set the queued experiment)")
         choice = choose_basin(params, args.area, radius_rain_km=args.radius_rain,
                               radius_gauge_km=args.radius_gauge, source=args.source, gauges=args.gauge)
         print(report(choice))
         print()
+        if args.queue:
+            print(queue_basin(choice, params, root, name, args.set_param))
+            return
         if args.dry_run:
             text = basin_params_text(Path(args.params).read_text(encoding="utf-8"), choice)
             print(f"--dry-run: {args.params} not changed; its basin section would read:")
@@ -112,7 +145,19 @@ def _basin(args: argparse.Namespace) -> None:
         print(basin_block(text))
 
 
-COMMANDS = {"basin": _basin, "check-params": _check_params, "source-manifest": _source_manifest}
+def _areas(args: argparse.Namespace) -> None:
+    from .areas import AreasError, area_rows, areas_csv, areas_text, exp_show
+
+    with _reported(AreasError):
+        rows = area_rows(exp_show(Path.cwd(), all_commits=args.all_commits))
+    if args.out:
+        write_text(Path(args.out), areas_csv(rows))
+    print(areas_text(rows))
+    if args.out:
+        print(f"\nwrote {args.out}")
+
+
+COMMANDS = {"areas": _areas, "basin": _basin, "check-params": _check_params, "source-manifest": _source_manifest}
 
 
 def main(argv: list[str] | None = None) -> int:
