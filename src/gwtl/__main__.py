@@ -2,6 +2,10 @@
 
 import sys
 
-from .cli import main
+from .checkout import run_here
+
+run_here("gwtl")
+
+from .cli import main  # noqa: E402
 
 sys.exit(main())

@@ -13,7 +13,8 @@ when the run succeeded.
 Runs go through a warm kernel of :mod:`gwtl.kernel_pool` when one matches this
 interpreter, folder and environment (saving ~5 s of start-up per run), and start a
 fresh kernel otherwise; ``GWTL_WARM_KERNELS=0`` always starts a fresh one. Both run
-the notebook through :func:`gwtl.notebook_run.run_notebook`.
+the notebook through :func:`gwtl.notebook_run.run_notebook`. In a copy of the project
+(a queued DVC experiment) the command runs that copy's code (:mod:`gwtl.checkout`).
 
 Refused before anything runs: a ``-p NAME`` that the notebook's cell tagged
 ``parameters`` does not assign (papermill would only warn, and the notebook would run
@@ -31,7 +32,7 @@ import os
 import sys
 from pathlib import Path
 
-from gwtl import kernel_pool, notebook_run
+from gwtl import checkout, kernel_pool, notebook_run
 
 
 def _value(text: str):
@@ -115,4 +116,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    checkout.run_here("gwtl.notebook")
     sys.exit(main())
