@@ -53,11 +53,15 @@ def _write_csv(table: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def draw_figures(inputs: Inputs) -> dict[str, Figure]:
-    """All report figures by file stem."""
+def draw_figures(inputs: Inputs, nse: pd.DataFrame, anomalies: pd.DataFrame) -> dict[str, Figure]:
+    """All report figures by file stem.
+
+    ``nse`` is :func:`gwtl.summaries.metric_by_well` of the report's lead and
+    ``anomalies`` :func:`gwtl.summaries.forecast_anomalies`, which the plot
+    tables of :func:`write_figures` use too.
+    """
     lead = inputs.lead
     trials = int(inputs.params["it_lstm"]["trials"])
-    nse = metric_by_well(inputs.results, lead=lead)
     listed = inputs.listed
     nse = nse.reindex([w for w in listed if w in nse.index] + [w for w in nse.index if w not in listed])
     all_leads = sorted(int(h) for h in inputs.results["lead"].unique())
@@ -67,7 +71,7 @@ def draw_figures(inputs: Inputs) -> dict[str, Figure]:
         "nse_by_well": nse_dot_figure(nse, lead=lead),
         "nse_boxplots": nse_box_figure(inputs.results),
         "test_hydrographs": hydrograph_figure(inputs.predictions, nse, lead=lead),
-        "observed_vs_forecast": scatter_figure(forecast_anomalies(inputs), nse, lead=lead),
+        "observed_vs_forecast": scatter_figure(anomalies, nse, lead=lead),
         "development_time": cost_figure(development_cost(inputs.cost),
                                         pretrain_seconds(inputs.cost, inputs.metrics)),
         "nse_vs_cost": nse_vs_cost_figure({h: cost_accuracy(inputs.results, inputs.cost, lead=h) for h in cost_leads},
@@ -87,12 +91,13 @@ def write_figures(inputs: Inputs, *, out="reports/figures", plots="reports/plots
     Returns the paths written, figures first.
     """
     out, plots = Path(out), Path(plots)
+    nse, anomalies = metric_by_well(inputs.results, lead=inputs.lead), forecast_anomalies(inputs)
     written = []
-    for name, fig in draw_figures(inputs).items():
+    for name, fig in draw_figures(inputs, nse, anomalies).items():
         written.append(_save(fig, out / f"{name}.png"))
-    nse = metric_by_well(inputs.results, lead=inputs.lead).drop(columns=["climatology"], errors="ignore")
-    written.append(_write_csv(nse.sort_values("tl", ascending=False).reset_index(), plots / "nse_by_well.csv"))
-    written.append(_write_csv(basin_hydrograph(forecast_anomalies(inputs)), plots / "test_hydrograph.csv"))
+    shown = nse.drop(columns=["climatology"], errors="ignore").sort_values("tl", ascending=False)
+    written.append(_write_csv(shown.reset_index(), plots / "nse_by_well.csv"))
+    written.append(_write_csv(basin_hydrograph(anomalies), plots / "test_hydrograph.csv"))
     return written
 
 
