@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .params import ParamsError, validate
+from .text_table import aligned
 
 PARAMS_FILE = "params.yaml"
 METRICS_FILE = "metrics.json"
@@ -309,17 +310,10 @@ def areas_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def _text_table(header: list[str], body: list[list[str]], left: int) -> list[str]:
-    """Aligned columns; the first ``left`` columns flush left, the others right."""
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    return ["  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-            for r in [header, *body]]
-
-
 def areas_text(rows: list[dict]) -> str:
     """The rows for the terminal: one table of the experiments, then one table of test NSE per lead."""
     names = [[_cell(row[c]) or "-" for c in NAME_COLUMNS] for row in rows]
-    lines = _text_table(NAME_COLUMNS, names, left=4)
+    lines = aligned(NAME_COLUMNS, names, right=lambda i: i >= 4)
     notes = [f"  {row['experiment']}: {row['note']}" for row in rows if row["note"]]
     if notes:
         lines += ["", "Notes (from dvc exp show):", *notes]
@@ -329,5 +323,5 @@ def areas_text(rows: list[dict]) -> str:
         body = [[row["experiment"], *(_cell(row.get(f"test.lead{lead}.{stat}.{what}")) or "-"
                                       for stat in STATS for what in (*MODELS, "tl_minus_it"))] for row in rows]
         lines += ["", f"Test NSE at lead {lead} (mean and median over the wells):",
-                  *_text_table(header, body, left=1)]
+                  *aligned(header, body, right=lambda i: i >= 1)]
     return "\n".join(lines)

@@ -52,6 +52,7 @@ from .fetch import FetchError, Unavailable, Unusable, implausible, open_source
 from .monthly import (PrepareError, coverage, coverage_problem, daily_values, month_index, monthly_from_daily,
                       monthly_values)
 from .params import validate
+from .text_table import aligned
 
 LIST_WIDTH = 10  # HZB numbers per line of a list in params.yaml
 COMMENT_COLUMN = 27  # column of a new inline comment, as in params.yaml
@@ -401,12 +402,11 @@ def _table(frame: pd.DataFrame) -> str:
         shown["catchment_km2"] = shown["catchment_km2"].map(lambda a: "-" if pd.isna(a) else f"{a:g}")
     if shown.empty:
         return "  (none)"
-    cells = {c: [str(c)] + [str(v) for v in shown[c]] for c in shown.columns}
-    right = {c for c in shown.columns if c in ("hzb", "near_well", "distance_km", "coverage", "catchment_km2")}
-    widths = {c: max(map(len, v)) for c, v in cells.items()}
-    rows = zip(*(([v.rjust(widths[c]) if c in right else v.ljust(widths[c]) for v in cells[c]])
-                 for c in shown.columns))
-    return "\n".join("  " + "  ".join(row).rstrip() for row in rows)
+    columns = list(shown.columns)
+    right = {"hzb", "near_well", "distance_km", "coverage", "catchment_km2"}
+    lines = aligned([str(c) for c in columns], [[str(v) for v in row] for row in shown.itertuples(index=False)],
+                    right=lambda i: columns[i] in right)
+    return "\n".join("  " + line for line in lines)
 
 
 def report(choice: BasinChoice) -> str:
