@@ -28,9 +28,9 @@ evaluation, pooled and clustered steps). ``--budget full`` uses the project's ow
 
 The full-budget panel of the plot adds a projection of the full ``dvc repro``
 to 200 and 500 wells: a straight line (fixed cost plus cost per well) through
-the two full-budget runs with the most wells (:func:`projection`). ``--in-place
-PROJECT`` times ``dvc repro`` in an existing project instead (its own params,
-real wells), e.g. the default basin's 63 wells at full budgets.
+the two full-budget runs with the most wells (:func:`projection`). In ``benchmarks/results/growth.json``
+the 63-well full-budget point is the timed full ``dvc repro`` of the default
+basin's real wells (its ``conditions`` say where it was measured).
 
 Usage::
 
@@ -157,27 +157,6 @@ def repro(project: Path, env: dict, log: Path) -> dict:
             "dvc_s": round(total - sum(commands.values()), 1), "stages": rows, "did_work": did_work(output)}
 
 
-def measure_in_place(project: Path) -> dict:
-    """Time a ``dvc repro`` and a no-op one in an existing project (its own params, real wells).
-
-    Its commands are not wrapped (its dvc.lock is kept), so DVC's own time is not separated.
-    """
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    env = pipeline_env() | {"PYTHONPATH": str(project / "src")}
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
-    full, noop = (timed_repro(project, env) for _ in range(2))
-    stop_kernel_pool(project, env)
-
-    def record(total, stages, output) -> dict:
-        return {"total_s": round(total, 1), "dvc_s": None, "did_work": did_work(output),
-                "stages": {k: {"wall_s": round(t["wall_s"], 2), "cpu_s": round(t["cpu_s"], 1)}
-                           for k, t in stages.items()}}
-
-    return {"wells": len(params["basin"]["wells"]), "budget": "full", "basin": params["basin"]["name"],
-            "started": started, "full": record(*full), "noop": record(*noop),
-            "dvc_lock_bytes": (project / "dvc.lock").stat().st_size, "output_files": tracked_files(project)}
-
-
 def tracked_files(project: Path) -> int:
     """Files under the copy's DVC outputs (data, models, reports): what DVC hashes and caches."""
     return sum(1 for folder in ("data", "models", "reports") for p in (project / folder).rglob("*") if p.is_file())
@@ -208,10 +187,10 @@ def measure(n: int, budget: str, wells: list, forcings: pd.DataFrame, keep: Path
 # --------------------------------------------------------------------------- plot
 
 
-def group_seconds(run: dict, kind: str = "wall_s") -> dict[str, float]:
-    """Seconds (``wall_s`` or ``cpu_s``) of a run's stages per group of :data:`GROUPS`."""
+def group_cpu_seconds(run: dict) -> dict[str, float]:
+    """CPU seconds of a run's stages per group of :data:`GROUPS`."""
     stages = run["stages"]
-    return {group: sum(stages[s][kind] for s in names if s in stages) for group, names in GROUPS.items()}
+    return {group: sum(stages[s]["cpu_s"] for s in names if s in stages) for group, names in GROUPS.items()}
 
 
 def projection(results: list[dict], sizes: list[int]) -> dict[int, float]:
@@ -248,7 +227,7 @@ def plot(results: list[dict], out: Path, project_to: tuple[int, ...] = (200, 500
     left.plot(x, [sum(t["cpu_s"] for t in r["full"]["stages"].values()) / 60 for r in runs], "-o", color="0.6",
               lw=2, label="full dvc repro (CPU, all processes)")
     for group in GROUPS:
-        left.plot(x, [group_seconds(r["full"], "cpu_s")[group] / 60 for r in runs], "-", marker=".",
+        left.plot(x, [group_cpu_seconds(r["full"])[group] / 60 for r in runs], "-", marker=".",
                   label=f"{group} (CPU)")
     left.plot(x, [r["full"]["dvc_s"] / 60 for r in runs], "k--", label="DVC's own time in the full run (wall)")
     left.plot(x, [r["noop"]["total_s"] / 60 for r in runs], "k:", label="no-op dvc repro (wall)")
@@ -288,19 +267,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "growth.json")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep the copies")
     parser.add_argument("--plot", type=Path, help="only draw this PNG from the result files given")
-    parser.add_argument("--in-place", type=Path, metavar="PROJECT",
-                        help="instead: time `dvc repro` in this existing project (its own params and dvc.lock)")
     parser.add_argument("results", type=Path, nargs="*", help="result files to plot (with --plot)")
     args = parser.parse_args()
     if args.plot:
         plot([r for path in args.results for r in json.loads(path.read_text())], args.plot)
-        return
-    if args.in_place:
-        result = measure_in_place(args.in_place.resolve())
-        done = json.loads(args.out.read_text()) if args.out.exists() else []
-        args.out.write_text(json.dumps(done + [result], indent=1) + "\n")
-        print(f"{result['wells']} wells ({result['basin']}): full {result['full']['total_s']} s, "
-              f"no-op {result['noop']['total_s']} s", flush=True)
         return
     if not MIRROR.exists():
         raise SystemExit(f"no eHYD mirror at {MIRROR}: set GWTL_EHYD_MIRROR to the mirror folder")
