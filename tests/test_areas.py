@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from gwtl.areas import (AreasError, area_rows, areas_csv, areas_text, check_sets, hydra_value, parse_sets,
+from gwtl.areas import (AreasError, area_rows, areas_csv, areas_text, check_sets, exp_show, hydra_value, parse_sets,
                         queue_overrides, used_names)
 from gwtl.basin import BasinChoice, basin_params_text
 
@@ -240,3 +240,9 @@ def test_summary_does_not_change_its_input():
     before = copy.deepcopy(SYNTHETIC)
     area_rows(SYNTHETIC)
     assert SYNTHETIC == before
+
+
+def test_listing_without_dvc_on_path_names_dvc_and_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setattr("gwtl.areas.shutil.which", lambda tool: None)
+    with pytest.raises(AreasError, match=r"runs `dvc exp show`, but `dvc` is not on PATH; activate the project's"):
+        exp_show(tmp_path)

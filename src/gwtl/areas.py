@@ -53,10 +53,16 @@ def _dvc(args: list[str], root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["dvc", *args], cwd=root, capture_output=True, text=True)
 
 
+def require_on_path(tool: str, use: str) -> None:
+    """Raise :class:`AreasError` unless ``tool`` is on PATH; the message says what ``use`` of it failed and the fix."""
+    if shutil.which(tool) is None:
+        fix = "install git" if tool == "git" else "activate the project's environment (source .venv/bin/activate)"
+        raise AreasError(f"{use}, but `{tool}` is not on PATH; {fix}")
+
+
 def exp_show(root: Path, all_commits: bool = False) -> list:
     """The parsed output of ``dvc exp show --json`` in ``root`` (``-A`` with ``all_commits``)."""
-    if shutil.which("dvc") is None:
-        raise AreasError("`dvc` is not on PATH; activate the project's environment (source .venv/bin/activate)")
+    require_on_path("dvc", "listing the experiments runs `dvc exp show`")
     done = _dvc(["exp", "show", "--json", *(["--all-commits"] if all_commits else [])], root)
     if done.returncode != 0:
         raise AreasError(f"`dvc exp show --json` failed in {root}: {done.stderr.strip() or done.stdout.strip()}")
@@ -72,10 +78,8 @@ def check_project(root: Path) -> None:
     It needs ``git`` and ``dvc`` on PATH, a git repository with at least one commit
     (an experiment is a commit on top of it) and a DVC project (a ``.dvc`` folder).
     """
-    for tool, fix in (("git", "install git"),
-                      ("dvc", "activate the project's environment (source .venv/bin/activate)")):
-        if shutil.which(tool) is None:
-            raise AreasError(f"--queue runs `dvc exp run --queue`, but `{tool}` is not on PATH; {fix}")
+    for tool in ("git", "dvc"):
+        require_on_path(tool, "--queue runs `dvc exp run --queue`")
     git = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True)
     if git.returncode != 0:
         raise AreasError(f"{root} is not inside a git repository, and a DVC experiment is a git commit; "
