@@ -7,6 +7,8 @@ is written for a reader (:func:`month_name`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
 MODELS = ("tl", "it", "arx", "tfn", "svr", "rf", "persistence", "climatology")
@@ -34,13 +36,15 @@ def label(model: str) -> str:
     return f"{LABELS['it']} ({k} trials)" if k is not None else LABELS.get(model, model)
 
 
-def models_in(results: pd.DataFrame, budgets: bool = False) -> list[str]:
-    """Models of ``results`` in report order (known models first, then others).
+def models_in(models: pd.DataFrame | Iterable[str], budgets: bool = False) -> list[str]:
+    """The models named in ``models`` in report order (known models first, then others, sorted).
 
-    The IT-LSTMs of smaller trial budgets (``it_<k>``) are left out unless
-    ``budgets``; then they follow ``it``, smallest budget first.
+    ``models`` is a table with a ``model`` column (``results.csv``, predictions)
+    or model names. The IT-LSTMs of smaller trial budgets (``it_<k>``) are left
+    out unless ``budgets``; then they follow ``it``, smallest budget first.
     """
-    present = [m for m in results["model"].unique() if m != "pretrain"]
+    names = models["model"] if isinstance(models, pd.DataFrame) else models
+    present = [m for m in dict.fromkeys(names) if m != "pretrain"]
     its = sorted((m for m in present if budget_of(m) is not None), key=budget_of) if budgets else []
     known = [x for m in MODELS if m in present for x in ([m, *its] if m == "it" else [m])]
     return known + sorted(m for m in present if m not in MODELS and budget_of(m) is None)

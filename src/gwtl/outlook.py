@@ -128,7 +128,7 @@ def interval_table(metrics: dict, levels=(80, 95), split: str = "test") -> pd.Da
     rows = []
     for key in sorted(tree, key=lambda k: int(k.removeprefix("lead"))):
         entry = tree[key]
-        models = models_in(pd.DataFrame({"model": sorted({m for scores in entry.values() for m in scores})}))
+        models = models_in(m for scores in entry.values() for m in scores)
         for model in models:
             row = {"lead": int(key.removeprefix("lead")), "model": label(model)}
             for level in levels:

@@ -85,7 +85,7 @@ def cost_summary(cost: pd.DataFrame) -> pd.DataFrame:
         "pre-training share per well (CPU s)": wells["pretrain_cpu_s"].mean(),
         "whole basin (CPU s)": basin,
     }).dropna(subset=["mean per well (CPU s)"])
-    return table.reindex(models_in(pd.DataFrame({"model": table.index}), budgets=True))
+    return table.reindex(models_in(table.index, budgets=True))
 
 
 def cost_accuracy(results: pd.DataFrame, cost: pd.DataFrame, *, lead: int = 1) -> pd.DataFrame:
@@ -104,7 +104,7 @@ def cost_accuracy(results: pd.DataFrame, cost: pd.DataFrame, *, lead: int = 1) -
     }).dropna(subset=["CPU s per well", "mean NSE test"])
     table["x TL"] = table["CPU s per well"] / per_well.get("tl", np.nan)
     table["trials"] = [budget_of(m) for m in table.index]
-    return table.reindex(models_in(pd.DataFrame({"model": table.index}), budgets=True))
+    return table.reindex(models_in(table.index, budgets=True))
 
 
 def smallest_budget_reaching(table: pd.DataFrame, reference: str = "tl") -> str | None:
