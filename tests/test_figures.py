@@ -314,3 +314,17 @@ def test_strategy_view_shows_one_split_with_the_default_marked():
     assert list(view.columns) == ["default", "NSE mean lead 1", "wins vs IT lead 1", "CPU s per well", "IT CPU / this"]
     assert view["default"].tolist() == ["yes", ""] and list(view.index) == ["basin/head", "it"]
     assert str(view["wins vs IT lead 1"].dtype) == "Int64"
+
+
+def test_hydrograph_panels_share_one_time_axis_and_label_it_once_per_column():
+    months = pd.date_range("2016-01", periods=24, freq="MS")
+    wells = [f"w{i}" for i in range(5)]
+    rows = [{"well": w, "lead": 1, "month": m, "model": model, "observed": 1.0 + i, "forecast": 1.1 + i}
+            for i, w in enumerate(wells) for m in months[i:] for model in ("tl", "it")]
+    nse = pd.DataFrame({"tl": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4], "it": 0.5}, index=[*wells, "no_forecasts"])
+    fig = figures.hydrograph_figure(pd.DataFrame(rows), nse, lead=1, ncols=3)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 6  # a well without forecasts keeps its (empty) panel
+    assert len({ax.get_xlim() for ax in shown}) == 1  # well w4 starts 4 months later, same axis
+    labelled = [ax.get_title().split()[0] for ax in shown if ax.xaxis.get_tick_params()["labelbottom"]]
+    assert labelled == ["w3", "w4", "no_forecasts"]  # the last panel of each of the 3 columns

@@ -196,18 +196,27 @@ def nse_box_figure(results: pd.DataFrame, *, split: str = "test", floor: float =
 
 def hydrograph_figure(predictions: pd.DataFrame, nse: pd.DataFrame, *, lead: int = 1,
                       ncols: int = 7) -> Figure:
-    """Observed and TL/IT forecast levels over the test period, one small panel per well."""
+    """Observed and TL/IT forecast levels over the test period, one small panel per well.
+
+    The panels share one time axis, set on each rather than through ``sharex``:
+    matplotlib updates every axis shared with the one it draws, which made the
+    figure's cost grow faster than the wells (504 wells: 335 s of CPU against 55 s;
+    ``benchmarks/bench_report_figures.py``).
+    """
     pred = predictions[predictions["lead"] == lead]
     wells = list(nse.sort_values("tl", ascending=False).index) if len(nse) else []
     wells += [w for w in pred["well"].unique() if w not in wells]
     ncols = max(1, min(ncols, int(np.ceil(np.sqrt(1.5 * len(wells))))))
     nrows = int(np.ceil(len(wells) / ncols)) if wells else 1
     fig = Figure(figsize=(2.7 * ncols, 0.6 + 1.9 * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat[len(wells):]:
         ax.set_visible(False)
-    for ax, well in zip(axes.flat, wells):
-        rows = pred[pred["well"] == well]
+    by_well = dict(tuple(pred.groupby("well", sort=False)))
+    first, last = pred["month"].min(), pred["month"].max()
+    margin = (last - first) * 0.05 if len(pred) else None  # matplotlib's default margin
+    for i, (ax, well) in enumerate(zip(axes.flat, wells)):
+        rows = by_well.get(well, pred.iloc[:0])
         obs = rows.groupby("month")["observed"].first().sort_index()
         ax.plot(obs.index, obs.to_numpy(), color="k", lw=1.4, label="observed", zorder=3)
         for model, order in (("tl", 2), ("it", 1)):
@@ -217,9 +226,10 @@ def hydrograph_figure(predictions: pd.DataFrame, nse: pd.DataFrame, *, lead: int
         scores = " / ".join(f"{nse.at[well, m]:.2f}" if well in nse.index and m in nse and pd.notna(nse.at[well, m])
                             else "–" for m in ("tl", "it"))
         ax.set_title(f"{well}  NSE {scores}", fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=7, labelbottom=i + ncols >= len(wells))  # years under each column's last panel
         ax.grid(alpha=0.3)
-    for ax in axes[-1]:
+        if margin is not None:
+            ax.set_xlim(first - margin, last + margin)
         ax.xaxis.set_major_locator(mdates.YearLocator(2))
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
     handles, labels = axes.flat[0].get_legend_handles_labels()
