@@ -38,7 +38,18 @@ def test_finetune_text_names_how_each_well_fine_tunes():
 
 def test_config_table_is_one_row_per_setting():
     table = rep.config_table({"window": 18, "config": {"hidden": 64, "leads": [1, 2]}, "seed": None})
-    assert table["value"].to_dict() == {"window": "18", "config.hidden": "64", "config.leads": "[1, 2]", "seed": "None"}
+    assert table["value"].to_dict() == {"window": "18", "config.hidden": "64", "config.leads": "1, 2", "seed": "None"}
+
+
+def test_config_table_reads_like_text_and_says_each_setting_once():
+    config = {"config": {"hidden": 64, "dropout": 0.2068228743348062, "leads": [1, 2, 3]},
+              "hyperparameters": {"hidden": 64, "dropout": 0.2068228743348062, "lr": 0.0054826772963003315,
+                                  "layers": 2},
+              "leads": [1, 2, 3], "wells": [], "layers": 1}
+    table = rep.config_table(config)
+    assert table["value"].to_dict() == {"config.hidden": "64", "config.dropout": "0.207", "config.leads": "1, 2, 3",
+                                        "hyperparameters.lr": "0.00548", "hyperparameters.layers": "2",
+                                        "layers": "1"}  # a different value under the same name stays
 
 
 def test_leads_held():

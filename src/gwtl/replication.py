@@ -69,9 +69,29 @@ def pretrain_text(history: pd.DataFrame) -> str:
 
 
 def config_table(config: Mapping) -> pd.DataFrame:
-    """A configuration as a table: one row per setting (nested ones as ``group.setting``), its value as text."""
-    flat = flatten(dict(config))
-    return pd.DataFrame({"setting": list(flat), "value": [str(v) for v in flat.values()]}).set_index("setting")
+    """A configuration as a table: one row per setting (nested ones as ``group.setting``), its value as text.
+
+    Written for a reader: decimals to 3 significant digits, lists as comma-separated
+    items. A setting that repeats an earlier one (same last name, same value, as
+    ``hyperparameters.hidden`` repeats ``config.hidden``) and an empty list (the
+    pooled wells of a basin-signal model) are left out.
+    """
+    rows, seen = {}, set()
+    for key, value in flatten(dict(config)).items():
+        text = _as_text(value)
+        if (key.rsplit(".", 1)[-1], text) in seen or (isinstance(value, (list, tuple)) and not value):
+            continue
+        seen.add((key.rsplit(".", 1)[-1], text))
+        rows[key] = text
+    return pd.DataFrame({"setting": list(rows), "value": list(rows.values())}).set_index("setting")
+
+
+def _as_text(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_as_text(v) for v in value)
+    return str(value)
 
 
 def tl_it_text(comparison: pd.DataFrame, lead: int) -> str:
