@@ -78,11 +78,11 @@ def config_table(config: Mapping) -> pd.DataFrame:
     """
     rows, seen = {}, set()
     for key, value in flatten(dict(config)).items():
-        text = _as_text(value)
-        if (key.rsplit(".", 1)[-1], text) in seen or (isinstance(value, (list, tuple)) and not value):
+        setting = (key.rsplit(".", 1)[-1], _as_text(value))
+        if setting in seen or (isinstance(value, (list, tuple)) and not value):
             continue
-        seen.add((key.rsplit(".", 1)[-1], text))
-        rows[key] = text
+        seen.add(setting)
+        rows[key] = setting[1]
     return pd.DataFrame({"setting": list(rows), "value": list(rows.values())}).set_index("setting")
 
 
