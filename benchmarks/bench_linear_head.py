@@ -8,8 +8,10 @@ well by well and in one run, with today's head-only fine-tuning (``fit_members``
 dropout, early stopping on validation), both from the same 5 bases of
 ``models/pretrain`` and scored the same way (median of the members, NSE per split and
 lead). IT-LSTM's scores, from ``models/it/<well>/predictions.csv``, are printed beside
-them. CPU time is the process time of fitting and predicting one well's members
-(building the well's samples, the same for both, is timed apart).
+them. CPU time is the process time of fitting and predicting one well's members; for
+the gradient-trained head it is ``finetune_well``'s own clock, as in its ``cost.json``
+(reading the bases from disk is not in it). Building the well's samples, the same for
+both, is timed apart and left out of both.
 
 Run it in an up-to-date project (``dvc repro`` done)::
 
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from gwtl.predictions import prediction_table, read_predictions
 from gwtl.processed import as_processed
 from gwtl.train import _tensors, set_threads, split_rows
 from gwtl.transfer import _ensemble, align_features, finetune_well, load_bases, nse_by_well
+from results_json import show_and_save
 
 #: Ridge penalties tried (on standardized targets and raw LSTM states in [-1, 1]).
 PENALTIES = [10.0 ** k for k in range(-3, 4)]
@@ -104,9 +106,8 @@ def main() -> None:
         tables["ridge"].append(prediction_table(samples, _ensemble(samples, fitted), model="tl_ridge", well=well,
                                                 split=params["split"]))
         cpu["ridge"].append(time.process_time() - start)
-        start = time.process_time()
-        done = finetune_well(head_params, data, well, "models/pretrain")  # builds the samples again
-        cpu["sgd"].append(time.process_time() - start - cpu["samples"][-1])
+        done = finetune_well(head_params, data, well, "models/pretrain")
+        cpu["sgd"].append(done.cost["cpu_s"] - cpu["samples"][-1])  # its own clock: samples again, not the bases' I/O
         tables["sgd"].append(done.table)
         tables["it"].append(read_predictions(Path("models/it") / well / "predictions.csv"))
     scores = {name: nse_by_well(pd.concat(parts)) for name, parts in tables.items()}
@@ -121,10 +122,7 @@ def main() -> None:
         "sgd_over_ridge_cpu": round(float(np.mean(cpu["sgd"]) / np.mean(cpu["ridge"])), 1),
         "load_average": os.getloadavg(),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    show_and_save(report, args.out)
 
 
 if __name__ == "__main__":

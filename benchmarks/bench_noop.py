@@ -21,13 +21,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from results_json import show_and_save
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,10 +79,7 @@ def main() -> None:
         "all_s": {name: [round(v, 2) for v in values] for name, values in times.items()},
         "load_average": os.getloadavg(),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    show_and_save(report, args.out)
 
 
 if __name__ == "__main__":
