@@ -1,6 +1,7 @@
 """Evaluation on a tiny synthetic predictions set with hand-computed scores."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -182,28 +183,21 @@ def test_different_it_budgets_across_wells_fail(tmp_path):
         evaluate.run_evaluate(PARAMS, **paths)
 
 
-def test_kge_is_relative_to_the_training_mean(tmp_path):
+def test_kge_is_kge_double_prime_on_levels(tmp_path):
     paths = project(tmp_path, base=300.0)
-    # TL forecasts 1 m too high: test obs 301..304 (training mean 300), forecasts 302..305
+    # TL forecasts 1 m too high: test obs 301..304, forecasts 302..305
     obs = [o + 300.0 for o in OBS]
     write_predictions(table("1", "tl", [o + 1.0 for o in obs], obs),
                       tmp_path / "models" / "finetune" / "1" / "predictions.csv")
     result = evaluate.run_evaluate(PARAMS, **paths)
     res = result.results.set_index(["well", "model", "split"])
-    # departures: obs [1, 2, 3, 4], forecasts [2, 3, 4, 5] -> r = 1, alpha = 1, beta = 3.5 / 2.5
-    assert res.loc[("1", "tl", "test"), "kge"] == pytest.approx(0.6)
-    # on absolute levels beta would be 303.5 / 302.5 and KGE 0.997
+    # r = 1, alpha = 1, bias term 1 m / std(obs) = 1 / sqrt(1.25): KGE'' = 1 - 0.894 = 0.106
+    expected = 1 - 1 / math.sqrt(1.25)
+    assert res.loc[("1", "tl", "test"), "kge"] == pytest.approx(expected)
+    # on absolute levels the 2009 form's beta would be 303.5 / 302.5 and KGE 0.997
     assert res.loc[("1", "tl", "test"), "nse"] == pytest.approx(1 - 4 / 5)
-    # the basin signal is an anomaly already: reference 0 (forecast obs + 1 on obs [1, 2, 3, 4])
-    assert res.loc[("basin", "pretrain", "test"), "kge"] == pytest.approx(0.6)
-
-
-def test_missing_training_mean_names_the_file(tmp_path):
-    paths = project(tmp_path)
-    wells = pd.read_csv(paths["wells_csv"]).drop(columns="train_mean")
-    wells.to_csv(paths["wells_csv"], index=False)
-    with pytest.raises(ValueError, match="wells.csv: no 'train_mean'.*prepare"):
-        evaluate.run_evaluate(PARAMS, **paths)
+    # the basin signal (forecast obs + 1 on obs [1, 2, 3, 4]) scores the same: KGE'' ignores the level
+    assert res.loc[("basin", "pretrain", "test"), "kge"] == pytest.approx(expected)
 
 
 def test_comparison_on_the_scored_months(tmp_path):

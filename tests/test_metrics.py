@@ -30,49 +30,42 @@ def test_r2_and_kge_by_hand():
     r = 4 / math.sqrt(5 * 3.5)
     assert metrics.r2(OBS, FC) == pytest.approx(r**2)
     alpha = math.sqrt(3.5 / 4) / math.sqrt(5 / 4)  # population std ratio
-    beta = 2.5 / 2.5
-    assert metrics.kge(OBS, FC) == pytest.approx(1 - math.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (beta - 1) ** 2))
+    beta = (2.5 - 2.5) / math.sqrt(5 / 4)  # KGE'': bias over the observed std, here 0
+    assert metrics.kge(OBS, FC) == pytest.approx(1 - math.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + beta**2))
 
 
 def test_kge_perfect_and_biased():
     assert metrics.kge(OBS, OBS) == pytest.approx(1.0)
-    # fc = 2 * obs: r = 1, alpha = 2, beta = 2 -> 1 - sqrt(0 + 1 + 1)
-    assert metrics.kge(OBS, [2 * o for o in OBS]) == pytest.approx(1 - math.sqrt(2))
+    # fc = 2 * obs: r = 1, alpha = 2, beta = (5 - 2.5) / sqrt(1.25) = sqrt(5) -> 1 - sqrt(0 + 1 + 5)
+    assert metrics.kge(OBS, [2 * o for o in OBS]) == pytest.approx(1 - math.sqrt(6))
 
 
-# Levels around 274 m a.s.l. (OBS and FC shifted by 272.5 m) and the training-period mean level.
-LEVELS = [272.5 + o for o in OBS]  # 273.5, 274.5, 275.5, 276.5; mean 275.0
+# Levels around 274 m a.s.l. (OBS and FC shifted by 272.5 m).
+LEVELS = [272.5 + o for o in OBS]  # 273.5, 274.5, 275.5, 276.5; mean 275.0, std sqrt(1.25)
 UNBIASED = [272.5 + f for f in FC]  # mean 275.0 as well
 BIASED = [f + 0.5 for f in UNBIASED]  # mean 275.5
-TRAIN_MEAN = 274.0
 
 
-def test_kge_on_departures_from_the_training_mean_punishes_a_bias():
-    # r and alpha are those of OBS and FC (a shift changes neither), for both forecasts.
+def test_kge_bias_term_is_the_bias_over_the_observed_std_whatever_the_level():
     r = 4 / math.sqrt(5 * 3.5)
     alpha = math.sqrt(3.5 / 5)
-    # departures from 274 m: obs mean 275.0 - 274 = 1.0, unbiased 1.0, biased 275.5 - 274 = 1.5
-    unbiased = 1 - math.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (1.0 / 1.0 - 1) ** 2)
-    biased = 1 - math.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (1.5 / 1.0 - 1) ** 2)
-    assert metrics.kge(LEVELS, UNBIASED, reference=TRAIN_MEAN) == pytest.approx(unbiased)  # 0.831
-    assert metrics.kge(LEVELS, BIASED, reference=TRAIN_MEAN) == pytest.approx(biased)  # 0.472
-    assert biased < unbiased - 0.3
-    # On absolute levels the same 0.5 m bias gives beta = 275.5 / 275.0 and barely moves KGE ...
-    absolute = 1 - math.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (275.5 / 275.0 - 1) ** 2)
-    assert metrics.kge(LEVELS, BIASED) == pytest.approx(absolute)
-    assert abs(metrics.kge(LEVELS, BIASED) - unbiased) < 1e-5
-    # ... so the reference must change the score (it would not if it were ignored).
-    assert metrics.kge(LEVELS, BIASED) - metrics.kge(LEVELS, BIASED, reference=TRAIN_MEAN) > 0.3
+    unbiased = 1 - math.sqrt((r - 1) ** 2 + (alpha - 1) ** 2)  # 0.7051
+    biased = 1 - math.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (0.5 / math.sqrt(1.25)) ** 2)  # 0.4902
+    assert metrics.kge(LEVELS, UNBIASED) == pytest.approx(unbiased)
+    assert metrics.kge(LEVELS, BIASED) == pytest.approx(biased)
+    assert biased < unbiased - 0.2  # a 0.5 m bias counts on absolute levels (the 2009 form gave 275.5 / 275)
+    # the same series measured from another level score the same
+    assert metrics.kge([o - 274.9 for o in LEVELS], [f - 274.9 for f in BIASED]) == pytest.approx(biased)
 
 
-def test_score_passes_the_reference_to_kge_only():
-    persistence = [272.5 + p for p in (0.0, 1.0, 2.0, 3.0)]
-    with_reference = metrics.score(LEVELS, BIASED, persistence, reference=TRAIN_MEAN)
-    without = metrics.score(LEVELS, BIASED, persistence)
-    assert with_reference["kge"] == pytest.approx(metrics.kge(LEVELS, BIASED, reference=TRAIN_MEAN))
-    assert without["kge"] == pytest.approx(metrics.kge(LEVELS, BIASED))
-    assert with_reference["kge"] < without["kge"] - 0.3
-    assert {k: v for k, v in with_reference.items() if k != "kge"} == {k: v for k, v in without.items() if k != "kge"}
+def test_kge_stays_bounded_when_the_mean_is_near_zero():
+    # Departures whose observed mean is 0.01 m: the 2009 form's beta = mean(fc) / mean(obs) = 0.026 / 0.01 = 2.6
+    # gave KGE about -0.6 for a 1.6 cm bias; KGE'' puts 1.6 cm against the observed std (about 0.32 m).
+    obs = np.array([-0.3, -0.1, 0.0, 0.1, 0.35])
+    fc = obs + 0.016
+    sd = obs.std()
+    assert metrics.kge(obs, fc) == pytest.approx(1 - 0.016 / sd)
+    assert metrics.kge(obs, fc) > 0.9
 
 
 def test_persistence_index_by_hand():

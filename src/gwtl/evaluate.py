@@ -11,10 +11,9 @@ Fair comparison
 
 Scores (:mod:`gwtl.metrics`) are NSE, KGE, RMSE, MAE, R², bias and the
 persistence index (PI), whose reference is the observed level at the issue
-month, taken from the observed column of the predictions. KGE is computed on
-departures from the well's training-period mean level (``train_mean`` of
-``wells.csv``; :func:`training_means`), so that its bias term sees a biased
-forecast; the basin signal (``basin``) is already an anomaly and gets 0.
+month, taken from the observed column of the predictions. KGE is KGE''
+(Tang et al. 2021), whose bias term is the bias over the observed standard
+deviation: it does not depend on the level the series is measured from.
 Models ``it_<k>`` (the IT-LSTM a ``k``-trial search would have produced) are
 scored like any other.
 
@@ -219,23 +218,6 @@ def listed_wells(wells_csv: str | Path) -> list[str]:
     return listed
 
 
-def training_means(wells_csv: str | Path, wells: list[str]) -> dict[str, float]:
-    """The training-period mean level of each of ``wells`` (``train_mean`` of ``wells.csv``), and 0 for ``basin``.
-
-    KGE is scored on departures from it (see the module docstring).
-    """
-    path = Path(wells_csv)
-    table = pd.read_csv(path, dtype={"hzb": str})
-    if "train_mean" not in table.columns:
-        raise ValueError(f"{path}: no 'train_mean' column; rerun `dvc repro prepare`")
-    means = table.set_index("hzb")["train_mean"].reindex(wells)
-    lacking = list(means.index[means.isna()])
-    if lacking:
-        raise ValueError(f"{path}: no train_mean for listed well(s) {', '.join(lacking[:5])}; "
-                         "rerun `dvc repro prepare`")
-    return {**{w: float(v) for w, v in means.items()}, BASIN: 0.0}
-
-
 def check_coverage(table: pd.DataFrame, wells: list[str], failed: dict[str, list[str]] | None = None) -> None:
     """Every model forecasts every listed well, and no unlisted well (except ``basin``).
 
@@ -327,30 +309,17 @@ def scored_rows(table: pd.DataFrame, split: dict, splits=("validation", "test"))
     return rows
 
 
-def score_rows(rows: pd.DataFrame, reference: dict[str, float] | None = None) -> pd.DataFrame:
-    """Scores per well, model, lead and split of :func:`scored_rows`.
-
-    ``reference`` maps each well to the level KGE is computed from
-    (:func:`training_means`); without it KGE is computed on the levels as
-    they are.
-    """
-    if reference is not None:
-        lacking = sorted(set(rows["well"]) - set(reference))
-        if lacking:
-            raise ValueError(f"no reference level (train_mean) for well(s) {', '.join(lacking[:5])}")
+def score_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Scores per well, model, lead and split of :func:`scored_rows`."""
     records = []
     for (well, model, lead, name), g in rows.groupby(["well", "model", "lead", "split"], sort=True):
-        level = 0.0 if reference is None else reference[well]
         records.append({"well": well, "model": model, "lead": int(lead), "split": name,
-                        **score(g["observed"], g["forecast"], g["persistence"], reference=level)})
+                        **score(g["observed"], g["forecast"], g["persistence"])})
     return pd.DataFrame(records, columns=RESULT_COLUMNS)
 
-
-def score_table(table: pd.DataFrame, split: dict, splits=("validation", "test"),
-                reference: dict[str, float] | None = None) -> pd.DataFrame:
+def score_table(table: pd.DataFrame, split: dict, splits=("validation", "test")) -> pd.DataFrame:
     """Scores per well, model, lead and split, on the common months of each well (see :func:`score_rows`)."""
-    return score_rows(scored_rows(table, split, splits), reference)
-
+    return score_rows(scored_rows(table, split, splits))
 
 def _clean(value):
     if isinstance(value, float):
@@ -583,7 +552,7 @@ def run_evaluate(
         Predictions tables (:mod:`gwtl.predictions`); each pattern must match a file.
     wells_csv : path
         ``wells.csv`` of the prepared data; its listed wells must all be
-        forecast, and its ``train_mean`` is the reference level of KGE.
+        forecast.
     out_metrics, out_results, out_cost, out_comparison : paths
         Outputs, written atomically.
     cost_files : dict, optional
@@ -600,14 +569,13 @@ def run_evaluate(
     """
     splits = list(params["evaluate"]["splits"])
     wells = listed_wells(wells_csv)
-    reference = training_means(wells_csv, wells)
     own_cost = load_costs(COST_FILES if cost_files is None else cost_files, wells)
     table = load_predictions(predictions)
     failed = failed_fits(diagnostics or {}, wells)
     check_coverage(table, wells, failed)
 
     rows = scored_rows(table, params["split"], splits)
-    results = score_rows(rows, reference)
+    results = score_rows(rows)
     comparison = comparison_table(rows[rows["well"] != BASIN])  # test rows only; empty without them
     cost, cost_metrics = cost_table(own_cost, len(wells))
     metrics = {**summarize(results, splits, comparison), "cost": cost_metrics}

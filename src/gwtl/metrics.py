@@ -7,20 +7,16 @@ by zero (a constant observed or forecast series), the score is NaN.
 ``nse``
     Nash-Sutcliffe efficiency, ``1 - SSE / sum((obs - mean(obs))**2)``.
 ``kge``
-    Kling-Gupta efficiency in its 2009 form,
-    ``1 - sqrt((r - 1)**2 + (alpha - 1)**2 + (beta - 1)**2)`` with ``r`` the
-    Pearson correlation, ``alpha = std(fc) / std(obs)`` and
-    ``beta = mean(fc - reference) / mean(obs - reference)``. It is computed on
-    departures from a ``reference`` level that the caller passes: the well's
-    training-period mean level. On absolute levels (about 274 m a.s.l.)
-    ``beta - 1`` is the bias divided by 274 m (1e-4 for a 3 cm bias), so the
-    bias term vanishes for any forecast; ``r`` and ``alpha`` do not depend on
-    the reference.
-    ``beta`` becomes unstable when the mean departure of the scored period,
-    ``mean(obs - reference)``, is near 0 (a scored period whose mean level is
-    close to the training mean), so read KGE next to ``bias`` there. The
-    default ``reference=0`` keeps the absolute-level KGE for callers without a
-    reference.
+    Kling-Gupta efficiency in the KGE'' form of Tang et al. (2021, J.
+    Climate 34, 6177-6195),
+    ``1 - sqrt((r - 1)**2 + (alpha - 1)**2 + beta**2)`` with ``r`` the
+    Pearson correlation, ``alpha = std(fc) / std(obs)`` and the bias term
+    ``beta = (mean(fc) - mean(obs)) / std(obs)``. The bias is measured in
+    units of the observed variability, so the score neither vanishes on
+    absolute levels (the 2009 form's ``mean(fc) / mean(obs)`` is about 1 for
+    any forecast of a level of 274 m a.s.l.) nor explodes when the scored
+    period's mean is near a reference level (the 2009 form on departures from
+    the training mean gave wells with a 1.6 cm bias a KGE of -7.5).
 ``rmse``, ``mae``
     Root mean squared and mean absolute error.
 ``r2``
@@ -65,25 +61,15 @@ def _pearson(o: np.ndarray, f: np.ndarray) -> float:
     return _ratio(np.sum(do * df), np.sqrt(np.sum(do**2) * np.sum(df**2)))
 
 
-def kge(obs, fc, reference: float = 0.0) -> float:
-    """Kling-Gupta efficiency (Gupta et al. 2009) of the departures from ``reference``.
-
-    Parameters
-    ----------
-    obs, fc : array-like
-        Observed and forecast levels.
-    reference : float
-        Level subtracted from both before scoring, normally the well's
-        training-period mean level; only ``beta`` depends on it.
-    """
+def kge(obs, fc) -> float:
+    """Kling-Gupta efficiency KGE'' (Tang et al. 2021): bias in units of the observed standard deviation."""
     o, f = _pairs(obs, fc)
     if len(o) < 2:
         return float("nan")
-    o, f = o - reference, f - reference
     r = _pearson(o, f)
     alpha = _ratio(f.std(), o.std())
-    beta = _ratio(f.mean(), o.mean())
-    return 1.0 - float(np.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (beta - 1) ** 2))
+    beta = _ratio(f.mean() - o.mean(), o.std())
+    return 1.0 - float(np.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + beta**2))
 
 
 def rmse(obs, fc) -> float:
@@ -118,16 +104,12 @@ def persistence_index(obs, fc, persistence) -> float:
     return 1.0 - _ratio(np.sum((o - f) ** 2), np.sum((o - p) ** 2))
 
 
-def score(obs, fc, persistence, reference: float = 0.0) -> dict:
-    """All scores of one forecast, plus ``n``, the number of valid pairs.
-
-    ``reference`` (the well's training-period mean level) is passed to
-    :func:`kge`; the other scores do not depend on it.
-    """
+def score(obs, fc, persistence) -> dict:
+    """All scores of one forecast, plus ``n``, the number of valid pairs."""
     o, f = _pairs(obs, fc)
     return {
         "nse": nse(obs, fc),
-        "kge": kge(obs, fc, reference),
+        "kge": kge(obs, fc),
         "rmse": rmse(obs, fc),
         "mae": mae(obs, fc),
         "r2": r2(obs, fc),
