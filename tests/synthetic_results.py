@@ -147,8 +147,7 @@ def write_synthetic(root: str | Path, n_wells: int = 3, baselines: tuple[str, ..
     (root / "reports").mkdir(exist_ok=True)
     splits = params["evaluate"]["splits"]
     rows = evaluate.scored_rows(pd.concat(tables, ignore_index=True), split, splits)
-    reference = {**{str(r["hzb"]): r["train_mean"] for r in records[:n_wells]}, "basin": 0.0}
-    results = evaluate.score_rows(rows, reference)
+    results = evaluate.score_rows(rows)
     results.to_csv(root / "reports" / "results.csv", index=False)
     comparison = comparison_table(rows[rows["well"] != "basin"], draws=200)
     comparison.to_csv(root / "reports" / "comparison.csv", index=False)

@@ -47,7 +47,8 @@ def test_a_better_in_every_month_of_every_well():
     per_well = [nse(obs[w], obs[w] + 0.1 * noise[w]) for w in obs]
     assert c["mean_a"] == pytest.approx(np.mean(per_well))
     assert c["median_a"] == pytest.approx(np.median(per_well))
-    assert "**more** accurate" in compare.verdict(c, "A", "B")
+    assert c["equivalence"] == "better" and c["eq_lo"] > compare.MARGIN
+    assert "A is **better** than B" in compare.verdict(c, "A", "B")
 
 
 def test_one_year_driving_the_difference_is_caught_by_the_year_bootstrap():
@@ -65,8 +66,8 @@ def test_one_year_driving_the_difference_is_caught_by_the_year_bootstrap():
     lo, _ = well_bootstrap_interval(diff)
     assert lo > 0.05, "a bootstrap over wells would call the difference certain"
     assert c["wilcoxon_p"] < 0.01
-    sentence = compare.verdict(c, "A", "B")
-    assert "depends on which years were tested" in sentence and "not distinguishable" in sentence
+    assert c["equivalence"] == "inconclusive"
+    assert "**neither shown equivalent nor different**" in compare.verdict(c, "A", "B")
 
 
 def test_nse_from_counts_recomputes_each_wells_nse():
@@ -143,23 +144,66 @@ def test_comparison_table_pairs_leads_and_metric_keys():
     tree = compare.comparison_metrics(table)
     assert set(tree["test"]) == {"lead1", "lead3"}
     assert set(tree["test"]["lead1"]) == {"tl_vs_it", "tl_vs_arx"}
-    assert set(tree["test"]["lead1"]["tl_vs_it"]) == {"wins", "mean_diff", "wilcoxon_p", "boot_lo", "boot_hi"}
+    assert set(tree["test"]["lead1"]["tl_vs_it"]) == {"wins", "mean_diff", "wilcoxon_p", "boot_lo", "boot_hi",
+                                                        "eq_lo", "eq_hi"}
     claims = compare.claims_table(table, "tl", "it", {"tl": "TL", "it": "IT"})
     assert list(claims.index) == [1, 3]
     assert claims.loc[1, "TL better on"] == 3
     assert claims.loc[1, "mean TL−IT"] == pytest.approx(table.loc[0, "mean_diff"])
 
 
-@pytest.mark.parametrize(("p", "lo", "hi", "median", "expected"), [
-    (0.001, 0.01, 0.05, 0.02, "TL is **more** accurate than IT"),
-    (0.001, -0.05, -0.01, -0.02, "TL is **less** accurate than IT"),
-    (0.001, -0.01, 0.05, -0.02, "IT scores higher on most wells"),
-    (0.3, 0.01, 0.05, 0.02, "TL and IT are **not distinguishable** here"),
-    (np.nan, -0.01, 0.01, 0.0, "TL and IT are **not distinguishable** here"),
+@pytest.mark.parametrize(("boot", "expected"), [
+    (np.linspace(-0.01, 0.015, 1001), "equivalent"),  # inside ±0.02
+    (np.linspace(0.005, 0.015, 1001), "equivalent"),  # above 0 too, but by less than the margin
+    (np.linspace(0.01, 0.05, 1001), "better"),
+    (np.linspace(-0.05, -0.01, 1001), "worse"),
+    (np.linspace(-0.01, 0.03, 1001), "inconclusive"),
 ])
-def test_verdict(p, lo, hi, median, expected):
-    sentence = compare.verdict({"wilcoxon_p": p, "boot_lo": lo, "boot_hi": hi, "median_diff": median, "n": 20})
+def test_equivalence_two_one_sided_tests(boot, expected):
+    result = compare.equivalence(boot)
+    assert result["verdict"] == expected
+    level = 1 - 2 * 0.05 / 12
+    assert result["level"] == pytest.approx(level) and result["tests"] == 12 and result["margin"] == 0.02
+    assert result["lo"] == pytest.approx(np.percentile(boot, 100 * (1 - level) / 2))
+    assert result["hi"] == pytest.approx(np.percentile(boot, 100 * (1 + level) / 2))
+
+
+def test_equivalence_needs_the_bonferroni_interval_not_the_95_percent_one():
+    # a 95 % interval inside the margin, the 99.2 % interval of 12 tests not: inconclusive, not equivalent
+    boot = np.random.default_rng(0).normal(0.0, 0.0095, 20000)
+    assert np.percentile(boot, 97.5) < 0.02 < np.percentile(boot, 100 - 100 * 0.05 / 12)
+    assert compare.equivalence(boot, tests=1)["verdict"] == "equivalent"
+    assert compare.equivalence(boot)["verdict"] == "inconclusive"
+
+
+@pytest.mark.parametrize(("lo", "hi", "name", "expected"), [
+    (-0.005, 0.012, "equivalent", "TL and IT are **equivalent** within ±0.02 NSE"),
+    (0.004, 0.012, "equivalent", "TL and IT are **equivalent**"),
+    (0.03, 0.05, "better", "TL is **better** than IT"),
+    (-0.05, -0.03, "worse", "TL is **worse** than IT"),
+    (-0.01, 0.04, "inconclusive", "TL and IT are **neither shown equivalent nor different**"),
+])
+def test_verdict(lo, hi, name, expected):
+    sentence = compare.verdict({"wilcoxon_p": 0.01, "eq_lo": lo, "eq_hi": hi, "equivalence": name, "n": 20})
     assert sentence.startswith(expected)
+    assert "Bonferroni over 12 comparisons" in sentence
+    assert ("TL is ahead, by less than the margin" in sentence) == (name == "equivalent" and lo > 0)
+
+
+def test_seed_year_bootstrap_adds_the_seeds_spread():
+    obs = seasonal_wells(6)
+    rng = np.random.default_rng(4)
+    noise = {w: rng.normal(0, 1, len(MONTHS)) for w in obs}
+    b = {w: o + 0.3 * noise[w] for w, o in obs.items()}
+    # one seed of a is as good as b on every well, another clearly better: the seed is a shared luck
+    seeds = [rows_of(obs, {"a": {w: o + s * noise[w] for w, o in obs.items()}, "b": b}) for s in (0.3, 0.1)]
+    paired = [compare.paired_forecasts(r, "a", "b") for r in seeds]
+    one = compare.seed_year_bootstrap(paired[:1], draws=400, seed=1)
+    assert np.allclose(one, compare.year_bootstrap(paired[0], draws=400, seed=1))  # one seed: the year bootstrap
+    both = compare.seed_year_bootstrap(paired, draws=400, seed=1)
+    years_only = [compare.year_bootstrap(p, draws=400, seed=1) for p in paired]
+    assert np.std(both) > 2 * max(np.std(y) for y in years_only)  # the seeds' disagreement widens it
+    assert np.min(both) == pytest.approx(np.min(years_only[0]), abs=0.02)
 
 
 @pytest.mark.parametrize("rho, p, expected", [

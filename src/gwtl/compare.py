@@ -27,6 +27,15 @@ For a pair of models ``a`` and ``b`` and one lead, :func:`compare_pair` gives
     the monthly forecasts of the drawn years. It answers "how much does the
     difference depend on which years were tested?"; the wells of one draw
     share its years, as they share the real test period.
+``eq_lo``, ``eq_hi``, ``equivalence``
+    the equivalence test (two one-sided tests, :func:`equivalence`) on the
+    same year-bootstrap draws: the ``1 - 2 * 0.05 / 12`` interval of the mean
+    difference (Bonferroni over the 12 comparisons of the claims table: four
+    candidates against IT at three leads) and its verdict within
+    ``MARGIN`` = 0.02 NSE: ``equivalent``, ``better``, ``worse`` or
+    ``inconclusive``. One run is one master seed: the interval holds the
+    test years' noise, not the seed's (``benchmarks/bench_seeds.py`` measures
+    both together with :func:`seed_year_bootstrap`).
 ``years``
     calendar years of target months in the compared rows.
 
@@ -51,16 +60,17 @@ from scipy.stats import wilcoxon
 from .metrics import nse
 
 # (a, b) pairs compared when both models are present; a is the candidate, b the reference.
-PAIRS = (("tl", "it"), ("tl_library", "it"), ("tl_library", "tl"), ("tl", "arx"))
+PAIRS = (("tl", "it"), ("tl_library", "it"), ("tl_library", "tl"), ("tl", "arx"), ("tl", "damped_persistence"))
 # Keys of each comparison that go to metrics.json (``test.lead1.tl_vs_it.wins``, ...).
-METRIC_KEYS = ("wins", "mean_diff", "wilcoxon_p", "boot_lo", "boot_hi")
+METRIC_KEYS = ("wins", "mean_diff", "wilcoxon_p", "boot_lo", "boot_hi", "eq_lo", "eq_hi")
 DRAWS = 2000
 SEED = 0
 ALPHA = 0.05
 MARGIN = 0.02  # equivalence margin of a mean NSE difference (two one-sided tests)
 TESTS = 12  # comparisons in the claims table (4 candidates against IT at 3 leads): Bonferroni's divisor
 COLUMNS = ["split", "lead", "a", "b", "n", "mean_a", "mean_b", "median_a", "median_b", "mean_diff",
-           "median_diff", "wins", "wilcoxon_p", "boot_lo", "boot_hi", "years", "draws"]
+           "median_diff", "wins", "wilcoxon_p", "boot_lo", "boot_hi", "eq_lo", "eq_hi", "equivalence", "years",
+           "draws"]
 
 
 def paired_wells(a: pd.Series, b: pd.Series) -> dict:
@@ -236,7 +246,9 @@ def compare_pair(rows: pd.DataFrame, a: str, b: str, *, draws: int = DRAWS, seed
     out = paired_wells(scores["a"], scores["b"])
     boot = year_bootstrap(paired, draws=draws, seed=seed)
     lo, hi = np.percentile(boot, [2.5, 97.5]) if len(boot) else (np.nan, np.nan)
-    return {**out, "boot_lo": float(lo), "boot_hi": float(hi),
+    eq = equivalence(boot)
+    return {**out, "boot_lo": float(lo), "boot_hi": float(hi), "eq_lo": eq["lo"], "eq_hi": eq["hi"],
+            "equivalence": eq["verdict"],
             "years": int(pd.DatetimeIndex(paired["month"]).year.nunique()), "draws": len(boot)}
 
 
@@ -269,29 +281,31 @@ def comparison_metrics(table: pd.DataFrame) -> dict:
     return tree
 
 
-def verdict(comparison: Mapping, a: str = "TL", b: str = "IT", alpha: float = ALPHA) -> str:
-    """What one comparison allows to say, as a sentence for the report.
+def verdict(comparison: Mapping, a: str = "TL", b: str = "IT") -> str:
+    """What one comparison allows to say, as a sentence for the report, in the words of the equivalence test.
 
-    ``a`` is called more (less) accurate than ``b`` only when both the
-    Wilcoxon test over wells is significant at ``alpha`` and the interval of
-    the year bootstrap lies above (below) 0. When only the Wilcoxon test is,
-    the difference holds on most wells of this test period but depends on
-    which years were tested; when neither, the two are not distinguishable.
+    The verdict is :func:`equivalence`'s on the year bootstrap (``eq_lo``,
+    ``eq_hi``, ``equivalence`` of :func:`compare_pair`): *equivalent* within
+    ±``MARGIN`` NSE, *better*, *worse* or *inconclusive*, each at the
+    Bonferroni level of the claims table's :data:`TESTS` comparisons. The
+    Wilcoxon test over wells is quoted beside it: it treats the wells as
+    independent samples, which they are not.
     """
-    p, lo, hi = comparison["wilcoxon_p"], comparison["boot_lo"], comparison["boot_hi"]
-    interval = f"year-bootstrap 95% interval of the mean NSE difference {lo:+.3f} to {hi:+.3f}"
-    test = f"Wilcoxon p = {p:.3g} over {int(comparison['n'])} wells"
-    significant = bool(np.isfinite(p) and p < alpha)
-    if significant and lo > 0:
-        return f"{a} is **more** accurate than {b} ({test}; {interval}, above 0)"
-    if significant and hi < 0:
-        return f"{a} is **less** accurate than {b} ({test}; {interval}, below 0)"
-    if significant:
-        better = a if comparison["median_diff"] > 0 else b
-        return (f"{better} scores higher on most wells of this test period ({test}), but the difference "
-                f"depends on which years were tested ({interval}, contains 0): {a} and {b} are **not "
-                "distinguishable** beyond this test period")
-    return f"{a} and {b} are **not distinguishable** here ({test}; {interval})"
+    lo, hi, name = comparison["eq_lo"], comparison["eq_hi"], comparison["equivalence"]
+    level = 1 - 2 * ALPHA / TESTS
+    interval = (f"{level:.1%} year-bootstrap interval of the mean NSE difference {lo:+.3f} to {hi:+.3f}, "
+                f"Bonferroni over {TESTS} comparisons; Wilcoxon p = {comparison['wilcoxon_p']:.3g} over "
+                f"{int(comparison['n'])} wells")
+    if name == "equivalent":
+        ahead = (f"; {a} is ahead, by less than the margin" if lo > 0 else
+                 f"; {b} is ahead, by less than the margin" if hi < 0 else "")
+        return f"{a} and {b} are **equivalent** within ±{MARGIN} NSE ({interval}){ahead}"
+    if name == "better":
+        return f"{a} is **better** than {b} ({interval}: above 0, beyond the ±{MARGIN} margin)"
+    if name == "worse":
+        return f"{a} is **worse** than {b} ({interval}: below 0, beyond the ±{MARGIN} margin)"
+    return (f"{a} and {b} are **neither shown equivalent nor different** ({interval}: it contains 0 and "
+            f"reaches past ±{MARGIN})")
 
 
 def claims_table(comparison: pd.DataFrame, a: str, b: str, names: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -307,6 +321,7 @@ def claims_table(comparison: pd.DataFrame, a: str, b: str, names: Mapping[str, s
         f"{na} better on": rows["wins"],
         "Wilcoxon p": rows["wilcoxon_p"],
         "years 2.5%": rows["boot_lo"], "years 97.5%": rows["boot_hi"],
+        "equivalence (±0.02)": rows["equivalence"],
     })
     table.index.name = "lead (months)"
     return table

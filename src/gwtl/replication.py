@@ -120,8 +120,15 @@ def shared_years_text(comparison: pd.DataFrame, lead: int) -> str:
         "replacement, the same years for every well), recomputes every well's NSE from the drawn years' monthly "
         "forecasts and gives the 95% range of the mean difference: when it contains 0, the sign of the difference "
         "depends on which years happened to be tested, and another test period could reverse it. With only "
-        f"{int(first['years'])} years to draw from, that range is itself rough. TL is called more or less accurate "
-        "only when both agree."
+        f"{int(first['years'])} years to draw from, that range is itself rough. The verdict is an equivalence "
+        "test (two one-sided tests) on the same draws: two models are called *equivalent* when the "
+        f"{1 - 2 * compare.ALPHA / compare.TESTS:.1%} interval of their mean difference lies within "
+        f"±{compare.MARGIN} NSE, *better* or *worse* when it lies beyond 0 on one side, and *inconclusive* "
+        f"otherwise; the level is Bonferroni's for the {compare.TESTS} comparisons of the claims table (four "
+        "candidates against IT at three leads). One run is one master seed (`seed` in params.yaml): the pre-trained "
+        "bases are shared by every well, so their luck does not average over wells, and this interval does not "
+        "hold it. The seed replication (`benchmarks/bench_seeds.py`, README) reruns the whole training chain under "
+        "several seeds and bootstraps seeds and years together."
     )
 
 
