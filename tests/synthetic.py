@@ -59,7 +59,8 @@ def tiny_params(wells: list[int] = WELLS) -> dict:
     params["basin"]["gauges"] = [GAUGE]
     params["forecast"]["forcings"] = ["precipitation", f"discharge_{GAUGE}"]
     params["train"].update(max_epochs=12, patience=4, threads=1)
-    params["pretrain"].update(trials=2, seed=0)
+    params["pretrain"].update(trials=2)
+    params["seed"] = 0
     params["pretrain"]["search"] = {"window": [6], "hidden": [8], "layers": [1, 2], "dropout": [0.0, 0.3],
                                     "lr": [0.005, 0.02], "batch": [64]}
     params["finetune"].update(trainable=["head"], lr=0.02, gradual=False)

@@ -189,7 +189,7 @@ def test_wrong_types_and_ranges_name_the_key_the_value_and_what_is_allowed(path,
         ("basin.wells", [310854, "310862"], r"basin.wells: \[310854, '310862'\] — .*position 2: '310862' is in "
                                             "quotes"),
         ("train.max_epochs", 2.5, r"train.max_epochs: 2.5 — must be a whole number >= 1"),
-        ("pretrain.seed", -1, r"pretrain.seed: -1 — must be a whole number >= 0"),
+        ("seed", -1, r"seed: -1 — must be a whole number >= 0"),
         ("pretrain.search.dropout", [0.4, 0.1], r"pretrain.search.dropout: \[0.4, 0.1\] — must be a range \[low, "
                                                 r"high\] with low <= high"),
         ("pretrain.search.lr", [0, 0.02], r"pretrain.search.lr: \[0, 0.02\] — .*0 < low"),

@@ -60,6 +60,7 @@ def test_reduced_pipeline_end_to_end(tmp_path):
     strategies = pd.read_csv(project / "reports" / "strategies.csv")
     params = reduced_params(WELLS)
     expected = [f"{s}/{f}" for s in params["strategies"]["sources"] for f in params["strategies"]["finetune"]]
+    expected += ["it_fixed"] if params["strategies"]["it_fixed"] else []
     assert list(strategies["strategy"]) == [*expected, "it"]
     assert strategies["default"].sum() == 1 and strategies["nse_mean_validation_lead1"].notna().all()
     assert [c for c in strategies.columns if "test" in c] == []  # scored by evaluate: reports/strategy_results.csv

@@ -240,7 +240,7 @@ def test_killed_repro_leaves_restorable_outputs_and_a_rerun_completes(project):
     assert all(before.values()), before
 
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["pretrain"]["seed"] += 1
+    params["seed"] += 1
     write_params(project, params)
 
     # 1. killed while the pretrain notebook runs

@@ -12,7 +12,8 @@ from gwtl.params import ParamsError, validate
 from gwtl.predictions import read_predictions
 from gwtl.strategies import default_strategy, run_strategies, strategy_table, variant
 from gwtl.train import fit, fit_members, set_threads, split_rows
-from gwtl.transfer import (finetune_well, load_bases, pretrain_samples, run_finetune_all, run_it_all,
+from gwtl.tune import well_seed
+from gwtl.transfer import (finetune_well, it_fixed_well, load_bases, pretrain_samples, run_finetune_all, run_it_all,
                            run_pretrain)
 
 from synthetic import tiny_params
@@ -120,7 +121,8 @@ def test_impossible_strategy_params_are_refused(key, value, match):
 
 def test_strategies_table_scores_every_source_and_strategy_and_the_default_is_the_finetune_stage(tmp_path):
     params, data = library_params(), two_groups()
-    params["strategies"] = {"sources": ["basin", "wells", "clusters"], "finetune": ["head", "gradual"]}
+    params["strategies"] = {"sources": ["basin", "wells", "clusters", "scratch"], "finetune": ["head", "gradual"],
+                            "it_fixed": True}
     params["finetune"]["pretrained"] = str(tmp_path / "pretrain")
     run_pretrain(params, data, tmp_path / "pretrain", log=None)
     build_library(params, data, tmp_path / "library", pretrain=tmp_path / "pretrain", log=None)
@@ -130,9 +132,15 @@ def test_strategies_table_scores_every_source_and_strategy_and_the_default_is_th
     meta = run_strategies(params, data, pretrain=tmp_path / "pretrain", library=tmp_path / "library",
                           out=tmp_path / "strategies", finetuned=tmp_path / "finetune",
                           tl_library=tmp_path / "tl_library", log=None).strategies
-    assert list(meta["strategy"]) == [f"{s}/{f}" for s in ("basin", "wells", "clusters") for f in ("head", "gradual")]
+    sources = ("basin", "wells", "clusters", "scratch")
+    assert list(meta["strategy"]) == [*(f"{s}/{f}" for s in sources for f in ("head", "gradual")), "it_fixed"]
     pred = read_predictions(tmp_path / "strategies" / "predictions.csv")
-    assert pred.groupby("model")["well"].nunique().eq(len(WELLS)).all() and pred["model"].nunique() == 6
+    assert pred.groupby("model")["well"].nunique().eq(len(WELLS)).all() and pred["model"].nunique() == 9
+    # the controls: no pre-training charged; scratch starts from untrained weights, not from the bases
+    assert (meta.set_index("strategy").loc[["scratch/head", "scratch/gradual", "it_fixed"], "cpu_s_pretrain"] == 0).all()
+    head = pred[pred["model"].isin(["basin/head", "scratch/head"])].pivot_table(
+        index=["well", "issue", "lead"], columns="model", values="forecast")
+    assert not np.allclose(head["basin/head"], head["scratch/head"], atol=1e-3)
     assert (tmp_path / "strategies" / "pretrain_wells" / "model.pt").exists()
     assert load_bases(tmp_path / "strategies" / "pretrain_wells")[1]["source"] == "wells"
 
@@ -171,3 +179,28 @@ def test_variant_sets_source_and_strategy_only():
     assert v["pretrain"]["source"] == "wells" and v["finetune"]["trainable"] == ["lstm", "head"] and v["finetune"]["gradual"]
     assert params["pretrain"]["source"] == "basin" and variant(params, "clusters", "all")["pretrain"]["source"] == "basin"
     assert default_strategy(v) == "wells/gradual"
+
+
+def test_it_fixed_trains_the_pretrained_configuration_with_the_wells_it_seeds(tmp_path):
+    params, data = library_params(), two_groups()
+    run_pretrain(params, data, tmp_path / "pretrain", log=None)
+    _, info = load_bases(tmp_path / "pretrain")
+    well = str(WELLS[0])
+    done = it_fixed_well(params, data, well, tmp_path / "pretrain")
+    assert done.info["hyperparameters"] == info["hyperparameters"]
+    assert done.seeds == [well_seed(params["seed"], well) + i for i in range(params["ensemble"]["members"])]
+    member = done.members[0]
+    assert member.lstm.hidden_size == info["config"]["hidden"] and member.lstm.num_layers == info["config"]["layers"]
+    assert set(done.table["model"]) == {"it_fixed"}
+
+
+def test_finetune_seeds_follow_the_master_seed(tmp_path):
+    params, data = library_params(), two_groups()
+    run_pretrain(params, data, tmp_path / "pretrain", log=None)
+    well = str(WELLS[0])
+    first = finetune_well(params, data, well, tmp_path / "pretrain")
+    params["seed"] = 7
+    other = finetune_well(params, data, well, tmp_path / "pretrain")
+    assert first.seeds == list(range(params["ensemble"]["members"]))
+    assert other.seeds == [7 + i for i in range(params["ensemble"]["members"])]
+    assert not np.allclose(first.table["forecast"], other.table["forecast"], atol=1e-4)

@@ -184,7 +184,7 @@ def test_it_searches_each_well_with_its_own_seed(tmp_path):
     configs = {}
     for well in WELLS[:2]:
         result = run_it(params, well, data, tmp_path / str(well), log=None)
-        assert result.cost["seed"] == well_seed(params["pretrain"]["seed"], str(well))
+        assert result.cost["seed"] == well_seed(params["seed"], str(well))
         assert result.cost["seeds"] == [result.cost["seed"] + i for i in range(2)]
         trials = pd.read_csv(tmp_path / str(well) / "trials.csv")
         configs[well] = trials[["layers", "dropout", "lr"]].round(6).to_numpy().tolist()

@@ -57,6 +57,8 @@ METRIC_KEYS = ("wins", "mean_diff", "wilcoxon_p", "boot_lo", "boot_hi")
 DRAWS = 2000
 SEED = 0
 ALPHA = 0.05
+MARGIN = 0.02  # equivalence margin of a mean NSE difference (two one-sided tests)
+TESTS = 12  # comparisons in the claims table (4 candidates against IT at 3 leads): Bonferroni's divisor
 COLUMNS = ["split", "lead", "a", "b", "n", "mean_a", "mean_b", "median_a", "median_b", "mean_diff",
            "median_diff", "wins", "wilcoxon_p", "boot_lo", "boot_hi", "years", "draws"]
 
@@ -162,6 +164,65 @@ def year_bootstrap(paired: pd.DataFrame, *, draws: int = DRAWS, seed: int = SEED
     diff = nse_a - nse_b
     has = np.isfinite(diff).any(axis=1)
     return np.nanmean(diff[has], axis=1)
+
+
+def seed_year_bootstrap(paired_by_seed: list[pd.DataFrame], *, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
+    """Mean over seeds and wells of ``NSE_a - NSE_b`` for ``draws`` resamplings of seeds and years together.
+
+    ``paired_by_seed`` holds one :func:`paired_forecasts` table per master
+    seed (the whole training chain rerun under that seed; same wells and
+    months). Each draw takes as many seeds as there are and as many calendar
+    years as there are, both with replacement, and averages the drawn seeds'
+    mean-over-wells difference on the drawn years. With one seed it is
+    :func:`year_bootstrap`. Seed noise enters because a seed's luck (one set
+    of pre-trained bases for every well) does not average over wells.
+    """
+    sums = [year_sums(paired) for paired in paired_by_seed]
+    years = sums[0][1]
+    if any(s[1] != years for s in sums):
+        raise ValueError("the seeds' forecasts cover different years; score every seed on the same months")
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(len(years), np.full(len(years), 1 / len(years)), size=draws)
+    by_seed = []
+    for _, _, arrays in sums:
+        nse_a, nse_b = nse_from_counts(counts, arrays)
+        by_seed.append(np.nanmean(nse_a - nse_b, axis=1))
+    by_seed = np.array(by_seed)  # (seeds, draws)
+    picks = rng.multinomial(len(sums), np.full(len(sums), 1 / len(sums)), size=draws)  # (draws, seeds)
+    return (picks * by_seed.T).sum(axis=1) / len(sums)
+
+
+def equivalence(boot: np.ndarray, *, margin: float = MARGIN, alpha: float = ALPHA, tests: int = TESTS) -> dict:
+    """Two one-sided tests (TOST) of a mean NSE difference from its bootstrap draws ``boot``.
+
+    The difference is *equivalent* to 0 within ``margin`` when the
+    ``1 - 2 * alpha / tests`` percentile interval of ``boot`` lies inside
+    ``(-margin, margin)`` (both one-sided tests reject at ``alpha / tests``:
+    Bonferroni over the ``tests`` comparisons that a claims table makes);
+    *better* when the interval lies above 0 and *worse* when below 0 without
+    being equivalent; else *inconclusive*. An interval that is both above 0
+    and inside the margin is ``equivalent`` with ``direction`` ``better``.
+
+    Returns ``lo``, ``hi`` (the interval), ``level`` (its coverage),
+    ``margin``, ``tests``, ``verdict`` and ``direction`` (``better``,
+    ``worse`` or ``none``: the sign the interval excludes).
+    """
+    level = 1 - 2 * alpha / tests
+    boot = np.asarray(boot, dtype=float)
+    boot = boot[np.isfinite(boot)]
+    if len(boot) == 0:
+        return {"lo": np.nan, "hi": np.nan, "level": level, "margin": margin, "tests": tests,
+                "verdict": "inconclusive", "direction": "none"}
+    lo, hi = np.percentile(boot, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    direction = "better" if lo > 0 else "worse" if hi < 0 else "none"
+    if -margin < lo and hi < margin:
+        name = "equivalent"
+    elif direction != "none":
+        name = direction
+    else:
+        name = "inconclusive"
+    return {"lo": float(lo), "hi": float(hi), "level": level, "margin": margin, "tests": tests,
+            "verdict": name, "direction": direction}
 
 
 def compare_pair(rows: pd.DataFrame, a: str, b: str, *, draws: int = DRAWS, seed: int = SEED) -> dict:

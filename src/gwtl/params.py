@@ -28,7 +28,7 @@ SOURCES = ("basin", "wells")  # pretrain.source; gwtl.transfer.pretrain_samples
 OUTLOOK_MODELS = ("tl", "it", "arx")  # outlook.models; gwtl.forecast
 FEATURE_NAMES = {"level", "observed", "month_sin", "month_cos"}  # inputs made by gwtl.dataset
 MODEL_PARTS = ("lstm", "head")  # finetune.trainable
-STRATEGY_SOURCES = (*SOURCES, "clusters")  # strategies.sources
+STRATEGY_SOURCES = (*SOURCES, "clusters", "scratch")  # strategies.sources
 STRATEGY_FINETUNE = ("head", "all", "gradual")  # strategies.finetune
 SPLITS = ("train", "validation", "test")
 MAX_LEAD = 24  # months; forecast.leads
@@ -260,7 +260,6 @@ class Pretrain(_Section):
     source: Literal[SOURCES] = Field(description="must be basin (the basin-average signal) or wells (every well "
                                                  "pooled)")
     trials: int = Field(ge=1, description=AT_LEAST_1)
-    seed: int = Field(ge=0, description="must be a whole number >= 0")
     search: Search
 
 
@@ -323,6 +322,7 @@ class Strategies(_Section):
         description=f"must be a non-empty list without repeats of {list(STRATEGY_SOURCES)}")
     finetune: Annotated[list[Literal[STRATEGY_FINETUNE]], Field(min_length=1), _no_repeats()] = Field(
         description=f"must be a non-empty list without repeats of {list(STRATEGY_FINETUNE)}")
+    it_fixed: bool = Field(description="must be true or false")
 
 
 class Evaluate(_Section):
@@ -341,6 +341,7 @@ class Outlook(_Section):
 class Params(_Section):
     """The whole of params.yaml."""
 
+    seed: int = Field(ge=0, description="must be a whole number >= 0")
     data: Data
     basin: Basin
     prepare: Prepare

@@ -12,6 +12,10 @@ Sources
     ``clusters`` each well fine-tuned from the library member it follows most
                 closely (``models/library``, :mod:`gwtl.library`; its cluster
                 models follow ``pretrain.source``).
+    ``scratch`` a control, no pre-training: untrained models of the
+                pre-trained model's configuration, fine-tuned by the same
+                strategy (:func:`gwtl.transfer.scratch_bases`); ``scratch/gradual``
+                is a random initialisation trained with the gradual schedule.
     A source equal to ``pretrain.source`` uses ``models/pretrain`` itself;
     another is pre-trained here by :func:`gwtl.transfer.run_pretrain` with the
     same search (``pretrain.*``) and kept in ``models/strategies/pretrain_<source>``.
@@ -28,6 +32,15 @@ Strategies (:data:`FINETUNE`)
     ``all``      the LSTM (at ``finetune.lstm_lr``) and the head (at
                  ``finetune.lr``) train together;
     ``gradual``  the head first, then the LSTM and the head (gradual unfreezing).
+
+A second control, ``it_fixed`` (``strategies.it_fixed``), is the IT-LSTM
+without its search: the pre-trained model's configuration trained from
+scratch on each well with IT's seeds (:func:`gwtl.transfer.it_fixed_well`).
+Together the two controls tell what TL's cost ratio against IT means: how
+much of IT's cost is its search, and what pre-training adds to the same
+schedule. Neither is charged the pre-training search whose configuration it
+borrows, and no strategy is charged this stage's own search over strategies
+(its CPU is ``cpu_s_finetune`` of every row times the wells).
 
 The choice of the default (``pretrain.source`` and ``finetune.*`` in
 params.yaml) is made on the table's validation columns. The table has no test
@@ -72,8 +85,9 @@ from .params import as_params
 from .predictions import read_predictions, write_predictions
 from .processed import Processed, as_processed
 from .strategy_scores import IT, split_columns
-from .transfer import finetune_well, run_pretrain
+from .transfer import finetune_well, it_fixed_well, run_pretrain
 
+IT_FIXED = "it_fixed"  # the control of strategies.it_fixed
 FINETUNE = {
     "head": {"trainable": ["head"], "gradual": False},
     "all": {"trainable": ["lstm", "head"], "gradual": False},
@@ -107,7 +121,7 @@ class StrategiesResult:
 def variant(params: dict, source: str, finetune: str) -> dict:
     """``params`` with the pre-training ``source`` and the fine-tuning strategy ``finetune`` of :data:`FINETUNE`."""
     out = copy.deepcopy(params)
-    if source != "clusters":
+    if source not in ("clusters", "scratch"):
         out["pretrain"]["source"] = source
     out["finetune"].update(copy.deepcopy(FINETUNE[finetune]))
     return out
@@ -124,8 +138,22 @@ def default_strategy(params: dict) -> str | None:
 
 def _finetune_task(task: tuple[dict, str, Processed, str, str]) -> tuple[pd.DataFrame, dict]:
     params, well, data, pretrain, model = task
-    done = finetune_well(params, data, well, pretrain, model)
+    if model == IT_FIXED:
+        done = it_fixed_well(params, data, well, pretrain, model)
+    else:
+        done = finetune_well(params, data, well, pretrain, model, scratch=model.startswith("scratch/"))
     return done.table, done.cost
+
+
+def run_label(params: dict, data: Processed, starts: dict[str, str | Path], label: str):
+    """Forecasts and cost of the TL strategy or control ``label`` on every well of ``starts``, in worker processes.
+
+    ``label`` is ``<source>/<strategy>`` (``scratch/...`` starts from untrained
+    models) or :data:`IT_FIXED`; ``starts`` maps each well to the pre-trained
+    folder it starts from; ``params`` carry the strategy's settings
+    (:func:`variant`). Yields ``(predictions, cost)`` per well, in order.
+    """
+    return map_in_processes(_finetune_task, [(params, w, data, start, label) for w, start in starts.items()])
 
 
 def _read_finetuned(folder: Path, well: str, label: str) -> tuple[pd.DataFrame, dict]:
@@ -179,34 +207,33 @@ def run_strategies(params: dict | str | Path, processed: str | Path | Processed 
         for source in conf["sources"]:
             if source == "clusters":
                 continue
-            if source == params["pretrain"]["source"]:
+            if source in (params["pretrain"]["source"], "scratch"):
                 folders[source] = pretrain
             else:
                 if log is not None:
                     log(f"pre-training from source {source} ...")
                 run_pretrain(variant(params, source, "head"), data, tmp / f"pretrain_{source}", log=None)
                 folders[source] = tmp / f"pretrain_{source}"
-        for source in conf["sources"]:
-            for name in conf["finetune"]:
-                label = f"{source}/{name}"
-                settings = variant(params, source, name)
-                starts = ({w: member_path[choices[w]] for w in wells} if source == "clusters"
-                          else dict.fromkeys(wells, str(folders[source])))
-                if label in reused:
-                    done = (_read_finetuned(reused[label], w, label) for w in wells)
-                else:
-                    done = map_in_processes(_finetune_task, [(settings, w, data, starts[w], label) for w in wells])
-                cpu = []
-                for well, (table, cost) in zip(wells, done):
-                    tables.append(table)
-                    costs.append({"well": well, "strategy": label, "wall_s": cost["wall_s"], "cpu_s": cost["cpu_s"]})
-                    cpu.append(cost["cpu_s"])
-                pre = library_cpu if source == "clusters" else _pretrain_cpu(folders[source])
-                rows.append({"strategy": label, "source": source, "finetune": name,
-                             "cpu_s_finetune": float(np.mean(cpu)), "cpu_s_pretrain": pre})
-                if log is not None:
-                    log(f"{label}: {np.mean(cpu):.2f} s CPU per well fine-tuning, {pre:.0f} s pre-training"
-                        + (f" (read from {reused[label]})" if label in reused else ""))
+        jobs = [(source, name) for source in conf["sources"] for name in conf["finetune"]]
+        for source, name in jobs + ([("", IT_FIXED)] if conf["it_fixed"] else []):
+            label = f"{source}/{name}" if source else name
+            settings = variant(params, source, name) if source else params
+            starts = ({w: member_path[choices[w]] for w in wells} if source == "clusters"
+                      else dict.fromkeys(wells, str(folders.get(source, pretrain))))
+            done = ((_read_finetuned(reused[label], w, label) for w in wells) if label in reused
+                    else run_label(settings, data, starts, label))
+            cpu = []
+            for well, (table, cost) in zip(wells, done):
+                tables.append(table)
+                costs.append({"well": well, "strategy": label, "wall_s": cost["wall_s"], "cpu_s": cost["cpu_s"]})
+                cpu.append(cost["cpu_s"])
+            pre = (library_cpu if source == "clusters" else
+                   0.0 if source in ("scratch", "") else _pretrain_cpu(folders[source]))
+            rows.append({"strategy": label, "source": source, "finetune": name,
+                         "cpu_s_finetune": float(np.mean(cpu)), "cpu_s_pretrain": pre})
+            if log is not None:
+                log(f"{label}: {np.mean(cpu):.2f} s CPU per well fine-tuning, {pre:.0f} s pre-training"
+                    + (f" (read from {reused[label]})" if label in reused else ""))
         result = StrategiesResult(out, pd.concat(tables, ignore_index=True), pd.DataFrame(costs), pd.DataFrame(rows))
         write_predictions(result.predictions, tmp / "predictions.csv")
         result.cost.to_csv(tmp / "cost.csv", index=False, float_format="%.4g")

@@ -12,9 +12,10 @@ the issue month, reaches them.
 
 Fair comparison (one rule for both sides)
     TL and IT both have ``ensemble.members`` members, each trained from its own
-    random start: TL member ``i`` is the head fine-tuned (seed ``i``) on base
-    ``i``, the best configuration pre-trained with seed ``pretrain.seed + i``
-    (base 0 is the best trial itself); IT member ``i`` is the well's best
+    random start: TL member ``i`` is base ``i`` fine-tuned with seed
+    ``seed + i``, base ``i`` the best configuration pre-trained with seed
+    ``seed + i`` (base 0 is the best trial itself; ``seed`` is the master seed
+    of params.yaml, :func:`member_seeds`); IT member ``i`` is the well's best
     configuration trained with seed ``s + i``, where ``s`` is the well's search
     seed (:func:`gwtl.tune.well_seed`; member 0 is the best trial itself). IT's
     search has ``it_lstm.trials`` trials per well, by default as many as the
@@ -176,6 +177,11 @@ def load_pretrained(folder: str | Path = "models/pretrain") -> tuple[LSTMForecas
     return bases[0], info
 
 
+def member_seeds(seed: int, members: int) -> list[int]:
+    """The seeds of an ensemble's members: ``seed, seed + 1, ..., seed + members - 1``."""
+    return [int(seed) + i for i in range(members)]
+
+
 def train_members(first: Best, pairs, samples: Samples, seeds: list[int], train: dict) -> tuple[list, list]:
     """``first``'s configuration trained once per seed; ``first`` itself is the member of ``seeds[0]``.
 
@@ -248,10 +254,10 @@ def run_pretrain(params: dict | str | Path, processed: str | Path | Processed = 
     clock = Clock()
     set_threads(params["train"]["threads"])
     result = tune(lambda window: pretrain_samples(params, data, window, wells), params["pretrain"]["search"],
-                  params["split"], trials=params["pretrain"]["trials"], seed=params["pretrain"]["seed"],
+                  params["split"], trials=params["pretrain"]["trials"], seed=params["seed"],
                   max_epochs=params["train"]["max_epochs"], patience=params["train"]["patience"], log=log)
     samples = pretrain_samples(params, data, result.best["window"], wells)
-    seeds = [params["pretrain"]["seed"] + i for i in range(params["ensemble"]["members"])]
+    seeds = member_seeds(params["seed"], params["ensemble"]["members"])
     bases, histories = train_members(Best(result.best, result.model, result.history),
                                      split_rows(samples, params["split"]), samples, seeds, params["train"])
     signal = well_samples(params, data, "basin", result.best["window"])
@@ -340,21 +346,41 @@ class FineTuned:
     info: dict
 
 
-def finetune_well(params: dict, data: Processed, well: str, pretrain: str | Path, model: str = "tl") -> FineTuned:
+def scratch_bases(info: dict, seeds: list[int]) -> list[LSTMForecaster]:
+    """Untrained models of the pre-trained model's configuration ``info``, weights seeded by each of ``seeds``.
+
+    The random-initialisation control of :func:`finetune_well` (``scratch=True``):
+    the same architecture and fine-tuning schedule as the TL-LSTM, without
+    what pre-training learned.
+    """
+    bases = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        bases.append(build_model(info["config"]).eval())
+    return bases
+
+
+def finetune_well(params: dict, data: Processed, well: str, pretrain: str | Path, model: str = "tl",
+                  scratch: bool = False) -> FineTuned:
     """Fine-tune the bases of the pre-trained model in ``pretrain`` on ``well`` with ``params["finetune"]``.
 
     Member ``i`` starts from base ``i``; a model with fewer bases (an older or
-    external one) is reused in turn. ``cost`` is measured from loading the
-    data to the end of prediction (the bases are read before).
+    external one) is reused in turn. ``scratch``: start instead from untrained
+    models of the same configuration (:func:`scratch_bases`, member ``i``
+    initialised with seed ``seed + i``), the control that shows what
+    pre-training adds. ``cost`` is measured from loading the data to the end
+    of prediction (the bases are read before).
     """
     bases, info = load_bases(pretrain)
+    seeds = member_seeds(params["seed"], params["ensemble"]["members"])
+    if scratch:
+        bases = scratch_bases(info, seeds)
     clock = Clock()
     set_threads(params["train"]["threads"])
     ft, tr = params["finetune"], params["train"]
     samples = align_features(info, well_samples(params, data, well, info["window"]), params, pretrain)
     pairs = split_rows(samples, params["split"])
-    seeds = list(range(params["ensemble"]["members"]))
-    starts = [bases[i % len(bases)] for i in seeds]
+    starts = [bases[i % len(bases)] for i in range(len(seeds))]
     members, histories = fit_members(starts, ft["trainable"], *pairs, seeds=seeds, lr=ft["lr"],
                                      lstm_lr=ft["lstm_lr"] if "lstm" in ft["trainable"] else None,
                                      gradual=ft["gradual"], batch=info["hyperparameters"]["batch"],
@@ -440,13 +466,42 @@ def run_finetune_all(params: dict | str | Path, processed: str | Path | Processe
     return WellsResult(Path(out), predictions, cost)
 
 
+def it_fixed_well(params: dict, data: Processed, well: str, pretrain: str | Path,
+                  model: str = "it_fixed") -> FineTuned:
+    """IT-LSTM without a search: the pre-trained model's configuration trained on ``well`` from scratch.
+
+    The control that separates the cost of IT's search from the cost of
+    training: the hyperparameters (window, hidden, layers, dropout, lr, batch)
+    are those the pre-training search chose (``pretrain``'s ``model.pt``), and
+    member ``i`` is trained like an IT-LSTM member, with the well's IT seeds
+    (:func:`gwtl.tune.well_seed`). The search that chose the configuration is
+    not charged to it.
+    """
+    _, info = load_bases(pretrain)
+    clock = Clock()
+    tr = params["train"]
+    set_threads(tr["threads"])
+    config = info["hyperparameters"]
+    samples = well_samples(params, data, well, config["window"])
+    pairs = split_rows(samples, params["split"])
+    seeds = member_seeds(well_seed(params["seed"], well), params["ensemble"]["members"])
+    fits = [train_config(config, pairs, samples.x.shape[2], samples.leads, seed=seed, max_epochs=tr["max_epochs"],
+                         patience=tr["patience"]) for seed in seeds]
+    members, histories = [m for m, _ in fits], [h for _, h in fits]
+    table = prediction_table(samples, _ensemble(samples, members), model=model, well=well, split=params["split"])
+    cost = {**clock.read(), "epochs": [h.epochs for h in histories], "trainable_params": count_trainable(members[0]),
+            "seeds": seeds, "threads": tr["threads"]}
+    return FineTuned(members, histories, seeds, table, cost, {**_describe(samples, members[0], config, params),
+                                                                "pretrained": str(pretrain)})
+
+
 def run_it(params: dict | str | Path, well, processed: str | Path | Processed = "data/processed",
            out: str | Path | None = None, log=print) -> StageResult:
     """Tune and train LSTMs on ``well`` from scratch (IT-LSTM); write ``out`` (default models/it/<well>).
 
     The search uses ``pretrain.search`` with ``it_lstm.trials`` trials, its
     sampler and trials seeded with the well's own seed ``s``
-    (:func:`gwtl.tune.well_seed` of ``pretrain.seed`` and the well), so TPE
+    (:func:`gwtl.tune.well_seed` of the master ``seed`` and the well), so TPE
     adapts to each well; members use seeds ``s .. s + ensemble.members - 1``.
     Each smaller budget of ``it_lstm.budgets`` gives the forecasts ``it_<k>``
     (see the module docstring).
@@ -458,8 +513,8 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
     clock = Clock()
     set_threads(params["train"]["threads"])
     tr, it = params["train"], params["it_lstm"]
-    seed = well_seed(params["pretrain"]["seed"], well)
-    seeds = [seed + i for i in range(params["ensemble"]["members"])]
+    seed = well_seed(params["seed"], well)
+    seeds = member_seeds(seed, params["ensemble"]["members"])
     result = tune(lambda window: well_samples(params, data, well, window), params["pretrain"]["search"],
                   params["split"], trials=it["trials"], seed=seed, max_epochs=tr["max_epochs"],
                   patience=tr["patience"], log=log, budgets=tuple(it["budgets"]))
