@@ -19,10 +19,10 @@ Models ``it_<k>`` (the IT-LSTM a ``k``-trial search would have produced) are
 scored like any other.
 
 TL strategies (:mod:`gwtl.strategies`, argument ``strategies``)
-    The forecasts of ``models/strategies`` (models ``<source>/<strategy>``)
-    are scored apart from the other models, together with the IT-LSTM
-    (``it``), on the months where all of those have a forecast
-    (:func:`score_strategies`): a strategy whose samples start later thus
+    The forecasts of ``models/strategies`` (models ``<source>/<strategy>``
+    and the control ``it_fixed``) are scored apart from the other models,
+    together with the IT-LSTM (``it``), on the months where all of those have
+    a forecast (:func:`score_strategies`): a strategy whose samples start later thus
     changes none of the other models' months, scores or comparisons. This is
     where the strategies' test period is scored; the ``strategies`` stage
     scores their validation period the same way.
@@ -259,11 +259,14 @@ def training_means(wells_csv: str | Path, wells: list[str]) -> dict[str, float]:
     return {**{w: float(v) for w, v in means.items()}, BASIN: 0.0}
 
 
-def check_coverage(table: pd.DataFrame, wells: list[str], failed: dict[str, list[str]] | None = None) -> None:
+def check_coverage(table: pd.DataFrame, wells: list[str], failed: dict[str, list[str]] | None = None,
+                   stage: str | None = None) -> None:
     """Every model forecasts every listed well, and no unlisted well (except ``basin``).
 
     ``failed`` names, per model, the wells whose fit failed and that its stage
     reported as such (:func:`failed_fits`): they are excused, not missing.
+    ``stage`` is the stage that makes every model of ``table``, named in the
+    error (default: the model's own, :data:`STAGE_OF_MODEL`, else baselines).
     """
     present = table.groupby("model")["well"].agg(lambda s: set(s))
     extra = sorted(set(table["well"]) - set(wells) - {BASIN})
@@ -275,9 +278,9 @@ def check_coverage(table: pd.DataFrame, wells: list[str], failed: dict[str, list
             continue
         lacking = [w for w in wells if w not in have and w not in (failed or {}).get(model, [])]
         if lacking:
-            stage = "strategies" if "/" in model else STAGE_OF_MODEL.get(model, "baselines")
+            maker = stage or STAGE_OF_MODEL.get(model, "baselines")
             raise ValueError(f"model {model} has no forecasts for well(s) {', '.join(lacking[:5])}"
-                             f"{' ...' if len(lacking) > 5 else ''}; run `dvc repro {stage}` for them")
+                             f"{' ...' if len(lacking) > 5 else ''}; run `dvc repro {maker}` for them")
 
 
 def failed_fits(diagnostics: dict[str, str | Path], wells: list[str]) -> dict[str, list[str]]:
@@ -380,8 +383,8 @@ def score_strategies(strategies: pd.DataFrame, table: pd.DataFrame, split: dict,
     """Scores of the TL strategies and of the IT-LSTM of ``table``, on the months where all of them have a forecast.
 
     ``strategies`` holds the forecasts of ``models/strategies`` (models
-    ``<source>/<strategy>``), ``table`` those of the IT-LSTM (model ``it``;
-    other models are left out). They are scored apart from the other models
+    ``<source>/<strategy>`` and the control ``it_fixed``), ``table`` those of
+    the IT-LSTM (model ``it``; other models are left out). They are scored apart from the other models
     (see the module docstring): each strategy is compared with IT on the same
     months (:func:`gwtl.strategy_scores.split_columns`).
     """
@@ -663,7 +666,7 @@ def run_evaluate(
     scored = None
     if strategies is not None:
         theirs = load_predictions(strategies)
-        check_coverage(theirs, wells)
+        check_coverage(theirs, wells, stage="strategies")
         scored = score_strategies(theirs, table, params["split"], splits, reference)
 
     write_text(out_results, results.to_csv(index=False, float_format="%.6g"))

@@ -1,8 +1,8 @@
 """The TL strategies' scores over wells for one split: the score columns of the strategies table.
 
-The TL strategies (models ``<source>/<strategy>``, :mod:`gwtl.strategies`) and
-the IT-LSTM are scored together on their own common months
-(:func:`gwtl.evaluate.score_strategies`). Two stages read those scores, each
+The TL strategies (models ``<source>/<strategy>`` and the control
+``it_fixed``, :mod:`gwtl.strategies`) and the IT-LSTM are scored together on
+their own common months (:func:`gwtl.evaluate.score_strategies`). Two stages read those scores, each
 for its own period: the ``strategies`` stage the validation period
 (``reports/strategies.csv``, where the default is chosen), the ``evaluate``
 stage the test period (``reports/strategy_results.csv``, read by the report,
