@@ -35,11 +35,31 @@ from gwtl.params import as_params
 from gwtl.predictions import prediction_table, read_predictions
 from gwtl.processed import as_processed
 from gwtl.train import _tensors, set_threads, split_rows
-from gwtl.transfer import _ensemble, align_features, finetune_well, load_bases, nse_by_well
+from gwtl.metrics import nse
+from gwtl.transfer import _ensemble, align_features, finetune_well, load_bases
 from results_json import show_and_save
 
 #: Ridge penalties tried (on standardized targets and raw LSTM states in [-1, 1]).
 PENALTIES = [10.0 ** k for k in range(-3, 4)]
+
+
+def nse_by_well(table: pd.DataFrame, splits=("validation", "test")) -> pd.DataFrame:
+    """NSE per well (rows), columns ``nse_<split>_lead<h>``, rounded to 3 decimals.
+
+    A measurement outside the pipeline, so it scores the test period too
+    (:func:`gwtl.transfer.nse_by_well`, for the training stages' reports, does
+    not); this is the computation that function made when the results in
+    ``benchmarks/results/linear_head*.json`` were measured.
+    """
+    rows = {}
+    for well, group in table.groupby("well", sort=False):
+        part = group[group["split"].isin(splits)]
+        rows[well] = {f"nse_{split}_lead{lead}": round(nse(g["observed"], g["forecast"]), 3)
+                      for (split, lead), g in sorted(part.groupby(["split", "lead"]),
+                                                     key=lambda item: (list(splits).index(item[0][0]), item[0][1]))}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "well"
+    return frame
 
 
 def ridge_head(states: np.ndarray, target: np.ndarray, mask: np.ndarray, penalty: float):

@@ -137,7 +137,7 @@ def test_report_notebook_is_clean_and_parameterized():
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", [])
     for name in ("params_path", "processed", "models", "results", "cost", "metrics", "comparison", "figures",
-                 "plots"):
+                 "plots", "strategies", "strategy_results"):
         assert f"{name} = " in code[0].source
     assert all(c.outputs == [] and c.execution_count is None for c in code)
 

@@ -63,3 +63,6 @@ def test_reduced_pipeline_end_to_end(tmp_path):
     expected += ["it_fixed"] if params["strategies"]["it_fixed"] else []
     assert list(strategies["strategy"]) == [*expected, "it"]
     assert strategies["default"].sum() == 1 and strategies["nse_mean_validation_lead1"].notna().all()
+    assert [c for c in strategies.columns if "test" in c] == []  # scored by evaluate: reports/strategy_results.csv
+    scored = pd.read_csv(project / "reports" / "strategy_results.csv")
+    assert set(scored["model"]) == {*expected, "it"} and {"validation", "test"} <= set(scored["split"])

@@ -17,11 +17,23 @@ deviation: it does not depend on the level the series is measured from.
 Models ``it_<k>`` (the IT-LSTM a ``k``-trial search would have produced) are
 scored like any other.
 
+TL strategies (:mod:`gwtl.strategies`, argument ``strategies``)
+    The forecasts of ``models/strategies`` (models ``<source>/<strategy>``
+    and the control ``it_fixed``) are scored apart from the other models,
+    together with the IT-LSTM (``it``), on the months where all of those have
+    a forecast (:func:`score_strategies`): a strategy whose samples start later thus
+    changes none of the other models' months, scores or comparisons. This is
+    where the strategies' test period is scored; the ``strategies`` stage
+    scores their validation period the same way.
+
 Paired comparisons (:mod:`gwtl.compare`)
     On the same scored rows, test period, per lead: TL against IT, TL-library
-    against IT and TL, TL against ARX (:data:`gwtl.compare.PAIRS`, those
-    present): wins, mean difference, Wilcoxon test over wells and a bootstrap
-    over test years.
+    against IT and TL, TL against ARX and damped persistence
+    (:data:`gwtl.compare.PAIRS`, those present): wins, mean difference,
+    Wilcoxon test over wells, a bootstrap over test years and the
+    equivalence test. On the strategies' rows, the claims of
+    :data:`CLAIMED` against IT (the paper's TL and the two controls) join
+    ``comparison.csv`` and ``metrics.json`` the same way.
 
 Outputs
     ``metrics.json`` (DVC metrics, short stable keys, floats to 4 digits)::
@@ -30,7 +42,8 @@ Outputs
                             "nse_mean": {..}, "kge_median": {..}, "rmse_median": {..},
                             "n_wells": 63, "nse_basin": {"pretrain": ..},
                             "tl_vs_it": {"wins": .., "mean_diff": .., "wilcoxon_p": ..,
-                                         "boot_lo": .., "boot_hi": ..}, ...}, ...},
+                                         "boot_lo": .., "boot_hi": .., "eq_lo": .., "eq_hi": ..},
+                            "basin/head_vs_it": {..}, ...}, ...},
          "validation": {...},
          "cost": {"pretrain_cpu_s": .., "library_pretrain_cpu_s": ..,
                   "cpu_s_per_well": {"tl": .., "tl_library": .., "it": .., "it_5": .., "arx": .., ...},
@@ -45,6 +58,11 @@ Outputs
     ``evaluate.splits`` appear; the comparisons only under ``test``.
 
     ``results.csv``: ``well, model, lead, split, nse, kge, rmse, mae, r2, bias, pi, n``.
+
+    ``strategy_results.csv`` (with ``strategies``): the same columns for the
+    TL strategies and the IT-LSTM scored with them (:func:`score_strategies`),
+    every split of ``evaluate.splits``; the report summarizes its test rows
+    (:func:`gwtl.strategy_scores.split_columns`).
 
     ``comparison.csv``: one row per lead and pair, the columns of
     :data:`gwtl.compare.COLUMNS`.
@@ -106,9 +124,11 @@ def inputs_under(models: str | Path = "models") -> dict:
     The TL-LSTM fine-tuned from a library of pre-trained models
     (``models/tl_library``, :mod:`gwtl.library`), the pastas TFN models
     (``models/tfn``, :mod:`gwtl.tfn`, with their per-well ``diagnostics.csv``)
-    and the interval scores of the forecast stage
-    (``models/forecast/metrics.json``, :mod:`gwtl.forecast`) are included when
-    their folders exist.
+    the interval scores of the forecast stage
+    (``models/forecast/metrics.json``, :mod:`gwtl.forecast`) and the TL
+    strategies (``models/strategies/predictions.csv``, :mod:`gwtl.strategies`,
+    scored apart: :func:`score_strategies`) are included when their folders
+    exist.
     """
     m = Path(models)
     inputs = {
@@ -127,6 +147,8 @@ def inputs_under(models: str | Path = "models") -> dict:
         inputs["diagnostics"] = {"tfn": str(m / "tfn" / "diagnostics.csv")}
     if (m / "forecast").is_dir():
         inputs["intervals"] = str(m / "forecast" / "metrics.json")
+    if (m / "strategies").is_dir():
+        inputs["strategies"] = str(m / "strategies" / "predictions.csv")
     return inputs
 
 
@@ -134,25 +156,34 @@ PREDICTIONS = inputs_under()["predictions"]
 COST_FILES = inputs_under()["cost_files"]
 # Which DVC stage writes the files under models/<folder>/, and which stage makes a model.
 STAGE_OF_FOLDER = {"pretrain": "pretrain", "finetune": "finetune", "it": "it_lstm", "baselines": "baselines",
-                   "tl_library": "finetune_library", "library": "library", "forecast": "forecast", "tfn": "tfn"}
+                   "tl_library": "finetune_library", "library": "library", "forecast": "forecast", "tfn": "tfn",
+                   "strategies": "strategies"}
 STAGE_OF_MODEL = {"pretrain": "pretrain", "tl": "finetune", "it": "it_lstm", "tl_library": "finetune_library",
                   "tfn": "tfn"}
 RESULT_COLUMNS = ["well", "model", "lead", "split", *NAMES, "n"]
 BASIN = "basin"
+IT = "it"
+# Strategies and controls compared with IT in the claims table, besides TL (the default): the paper's TL (head
+# fine-tuned on the frozen pre-trained LSTM), a random initialisation with the default's gradual schedule, and
+# IT with the pre-trained configuration and no search.
+CLAIMED = ("basin/head", "scratch/gradual", "it_fixed")
 
 
 @dataclass
 class EvaluateResult:
     """What :func:`run_evaluate` wrote: per-well results, the metrics dict, the cost and comparison tables.
 
-    Unlike the other stages' results it has no ``out``: its four files go to
-    the places its arguments name (``reports/`` and ``metrics.json``).
+    Unlike the other stages' results it has no ``out``: its files go to the
+    places its arguments name (``reports/`` and ``metrics.json``).
+    ``strategies`` holds the scores of ``strategy_results.csv`` (None without
+    the strategies' forecasts).
     """
 
     results: pd.DataFrame
     metrics: dict
     cost: pd.DataFrame
     comparison: pd.DataFrame
+    strategies: pd.DataFrame | None = None
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -218,11 +249,14 @@ def listed_wells(wells_csv: str | Path) -> list[str]:
     return listed
 
 
-def check_coverage(table: pd.DataFrame, wells: list[str], failed: dict[str, list[str]] | None = None) -> None:
+def check_coverage(table: pd.DataFrame, wells: list[str], failed: dict[str, list[str]] | None = None,
+                   stage: str | None = None) -> None:
     """Every model forecasts every listed well, and no unlisted well (except ``basin``).
 
     ``failed`` names, per model, the wells whose fit failed and that its stage
     reported as such (:func:`failed_fits`): they are excused, not missing.
+    ``stage`` is the stage that makes every model of ``table``, named in the
+    error (default: the model's own, :data:`STAGE_OF_MODEL`, else baselines).
     """
     present = table.groupby("model")["well"].agg(lambda s: set(s))
     extra = sorted(set(table["well"]) - set(wells) - {BASIN})
@@ -234,9 +268,9 @@ def check_coverage(table: pd.DataFrame, wells: list[str], failed: dict[str, list
             continue
         lacking = [w for w in wells if w not in have and w not in (failed or {}).get(model, [])]
         if lacking:
-            stage = STAGE_OF_MODEL.get(model, "baselines")
+            maker = stage or STAGE_OF_MODEL.get(model, "baselines")
             raise ValueError(f"model {model} has no forecasts for well(s) {', '.join(lacking[:5])}"
-                             f"{' ...' if len(lacking) > 5 else ''}; run `dvc repro {stage}` for them")
+                             f"{' ...' if len(lacking) > 5 else ''}; run `dvc repro {maker}` for them")
 
 
 def failed_fits(diagnostics: dict[str, str | Path], wells: list[str]) -> dict[str, list[str]]:
@@ -317,9 +351,33 @@ def score_rows(rows: pd.DataFrame) -> pd.DataFrame:
                         **score(g["observed"], g["forecast"], g["persistence"])})
     return pd.DataFrame(records, columns=RESULT_COLUMNS)
 
+
 def score_table(table: pd.DataFrame, split: dict, splits=("validation", "test")) -> pd.DataFrame:
     """Scores per well, model, lead and split, on the common months of each well (see :func:`score_rows`)."""
     return score_rows(scored_rows(table, split, splits))
+
+
+def strategy_rows(strategies: pd.DataFrame, table: pd.DataFrame, split: dict,
+                  splits=("validation", "test")) -> pd.DataFrame:
+    """Scored rows of the TL strategies and of the IT-LSTM of ``table``, on the months where all of them have a forecast.
+
+    ``strategies`` holds the forecasts of ``models/strategies`` (models
+    ``<source>/<strategy>`` and the control ``it_fixed``), ``table`` those of
+    the IT-LSTM (model ``it``; other models are left out). They are scored apart from the other models
+    (see the module docstring): each strategy is compared with IT on the same
+    months (:func:`gwtl.strategy_scores.split_columns`).
+    """
+    own = table[table["model"] == IT]
+    if not len(own):
+        raise ValueError(f"no IT-LSTM forecasts (model {IT!r}) to score the strategies with; run `dvc repro it_lstm`")
+    return scored_rows(pd.concat([strategies, own], ignore_index=True), split, splits)
+
+
+def score_strategies(strategies: pd.DataFrame, table: pd.DataFrame, split: dict,
+                     splits=("validation", "test")) -> pd.DataFrame:
+    """Scores per well, model, lead and split of :func:`strategy_rows`."""
+    return score_rows(strategy_rows(strategies, table, split, splits))
+
 
 def _clean(value):
     if isinstance(value, float):
@@ -541,6 +599,8 @@ def run_evaluate(
     out_comparison: str | Path = "reports/comparison.csv",
     intervals: str | Path | None = None,
     diagnostics: dict[str, str | Path] | None = None,
+    strategies: str | Path | None = None,
+    out_strategies: str | Path = "reports/strategy_results.csv",
 ) -> EvaluateResult:
     """Score all models and write ``metrics.json``, the results, the comparisons and the cost table.
 
@@ -566,6 +626,10 @@ def run_evaluate(
         (``models/tfn/diagnostics.csv``): wells whose fit ``failed`` are
         excused from the coverage check, and their count per model is
         ``fits_failed`` in ``metrics.json``.
+    strategies : path, optional
+        ``models/strategies/predictions.csv``: the TL strategies, scored apart
+        with the IT-LSTM (:func:`score_strategies`) into ``out_strategies``;
+        nothing else changes.
     """
     splits = list(params["evaluate"]["splits"])
     wells = listed_wells(wells_csv)
@@ -583,9 +647,19 @@ def run_evaluate(
         metrics["fits_failed"] = {model: len(w) for model, w in failed.items()}
     if intervals is not None:
         metrics = merge_metrics(metrics, _read_json(Path(intervals)))
+    scored = None
+    if strategies is not None:
+        theirs = load_predictions(strategies)
+        check_coverage(theirs, wells, stage="strategies")
+        theirs_rows = strategy_rows(theirs, table, params["split"], splits)
+        scored = score_rows(theirs_rows)
+        claims = comparison_table(theirs_rows, pairs=[(m, IT) for m in CLAIMED if m in set(theirs["model"])])
+        comparison = pd.concat([comparison, claims], ignore_index=True)
 
     write_text(out_results, results.to_csv(index=False, float_format="%.6g"))
+    if scored is not None:
+        write_text(out_strategies, scored.to_csv(index=False, float_format="%.6g"))
     write_text(out_comparison, comparison.to_csv(index=False, float_format="%.6g"))
     write_text(out_cost, cost.to_csv(index=False, float_format="%.6g"))
     write_text(out_metrics, json.dumps(metrics, indent=2) + "\n")
-    return EvaluateResult(results, metrics, cost, comparison)
+    return EvaluateResult(results, metrics, cost, comparison, scored)

@@ -260,7 +260,11 @@ def library_text(comparison: pd.DataFrame, comp: pd.DataFrame, choices: pd.DataF
 
 
 def strategies_text(strat: pd.DataFrame, leads: list[int]) -> str | None:
-    """The default TL strategy of ``reports/strategies.csv`` against IT on test, and its cost; None without a default.
+    """The default TL strategy against IT on test, and its cost; None without a default.
+
+    ``strat`` is the strategies table with its test columns
+    (:func:`gwtl.report_inputs.load_strategies`: ``reports/strategies.csv``
+    and the evaluate stage's test scores).
 
     Names the best strategy on mean validation NSE per lead, the default's
     test NSE minus IT's per lead (and whether it reaches IT at every lead)

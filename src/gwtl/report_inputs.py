@@ -17,6 +17,7 @@ import pandas as pd
 
 from .predictions import read_predictions
 from .processed import listed_flags, require_wells
+from .strategy_scores import split_columns
 
 
 @dataclass
@@ -168,3 +169,28 @@ def load_library_choices(models="models") -> pd.DataFrame | None:
     """``models/tl_library/choices.csv`` (the library member each well started from), None if there is none."""
     path = Path(models) / "tl_library" / "choices.csv"
     return pd.read_csv(path, dtype={"well": str}) if path.exists() else None
+
+
+def load_strategies(strategies="reports/strategies.csv",
+                    scores="reports/strategy_results.csv") -> pd.DataFrame | None:
+    """The TL strategies table with its test columns, None if either file is missing.
+
+    ``strategies`` is the strategies stage's table (validation columns and
+    cost, :func:`gwtl.strategies.strategy_table`); ``scores`` the evaluate
+    stage's scores of the strategies and the IT-LSTM
+    (:func:`gwtl.evaluate.score_strategies`), whose test period adds
+    ``nse_mean_test_lead<h>``, ``nse_median_test_lead<h>`` and
+    ``wins_test_lead<h>`` (:func:`gwtl.strategy_scores.split_columns`).
+    """
+    if not (Path(strategies).exists() and Path(scores).exists()):
+        return None
+    table = pd.read_csv(strategies)
+    require_columns(table, ["strategy", "default", "cpu_s_per_well", "it_over_tl"], strategies)
+    scored = pd.read_csv(scores, dtype={"well": str})
+    require_columns(scored, ["well", "model", "lead", "split", "nse"], scores)
+    test = split_columns(scored, "test")
+    lacking = [s for s in table["strategy"] if s not in test.index]
+    if lacking:
+        raise ValueError(f"{scores} has no test scores of strategies {lacking}; the strategies table is newer: "
+                         "rerun `dvc repro evaluate`")
+    return table.join(test, on="strategy")

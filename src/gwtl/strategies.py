@@ -43,8 +43,10 @@ borrows, and no strategy is charged this stage's own search over strategies
 (its CPU is ``cpu_s_finetune`` of every row times the wells).
 
 The choice of the default (``pretrain.source`` and ``finetune.*`` in
-params.yaml) is made on the validation columns of the table; the test columns
-are only reported.
+params.yaml) is made on the table's validation columns. The table has no test
+column: the evaluate stage scores the strategies' test period
+(``reports/strategy_results.csv``, :func:`gwtl.evaluate.score_strategies`)
+and the replication report shows it.
 
 Outputs
 -------
@@ -55,9 +57,10 @@ Outputs
 ``reports/strategies.csv`` (:func:`strategy_table`)
     one row per ``strategy`` (``<source>/<strategy>``): ``source, finetune,
     default`` (the row that ``pretrain.source`` and ``finetune`` of
-    params.yaml give), per split and lead ``nse_mean_<split>_lead<h>``,
-    ``nse_median_<split>_lead<h>`` and ``wins_<split>_lead<h>`` (wells where
-    the strategy's NSE beats the IT-LSTM's), then ``cpu_s_finetune`` (mean per
+    params.yaml give), per lead the validation period's
+    ``nse_mean_validation_lead<h>``, ``nse_median_validation_lead<h>`` and
+    ``wins_validation_lead<h>`` (wells where the strategy's NSE beats the
+    IT-LSTM's; :func:`gwtl.strategy_scores.split_columns`), then ``cpu_s_finetune`` (mean per
     well), ``cpu_s_pretrain`` (pre-training, all bases and search; for
     ``clusters`` the basin and the cluster models), ``cpu_s_per_well``
     (fine-tuning plus pre-training shared over the wells), ``cpu_s_basin`` and
@@ -75,12 +78,13 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_folder
-from .evaluate import score_table
+from .evaluate import score_strategies
 from .library import library_choices, read_library
 from .parallel import map_in_processes
 from .params import as_params
 from .predictions import read_predictions, write_predictions
 from .processed import Processed, as_processed
+from .strategy_scores import IT, split_columns
 from .transfer import finetune_well, it_fixed_well, run_pretrain
 
 IT_FIXED = "it_fixed"  # the control of strategies.it_fixed
@@ -241,10 +245,12 @@ def strategy_table(params: dict | str | Path, strategies: str | Path = "models/s
                    it: str | Path = "models/it") -> pd.DataFrame:
     """The strategies table (``reports/strategies.csv``; columns in the module docstring).
 
-    Every strategy and the IT-LSTM are scored on the months where all of them
-    have a forecast (:func:`gwtl.evaluate.score_table`); ``wins`` compares
-    per well with the IT-LSTM. IT's CPU per well comes from its ``cost.json``
-    files (search, members and prediction).
+    Every strategy and the IT-LSTM are scored on the validation months where
+    all of them have a forecast (:func:`gwtl.evaluate.score_strategies`);
+    ``wins`` compares per well with the IT-LSTM
+    (:func:`gwtl.strategy_scores.split_columns`). The test period is not
+    scored here: the evaluate stage scores it the same way. IT's CPU per well
+    comes from its ``cost.json`` files (search, members and prediction).
     """
     params = as_params(params)
     folder = Path(strategies)
@@ -256,30 +262,20 @@ def strategy_table(params: dict | str | Path, strategies: str | Path = "models/s
     if missing:
         raise FileNotFoundError(f"IT-LSTM forecasts of wells {missing[:5]} are missing in {it}; run `dvc repro it_lstm`")
     theirs = pd.concat([read_predictions(Path(it) / w / "predictions.csv") for w in wells], ignore_index=True)
-    table = pd.concat([read_predictions(folder / "predictions.csv"), theirs[theirs["model"] == "it"]],
-                      ignore_index=True)
-    scores = score_table(table, params["split"], ("validation", "test"))
-    nse = scores.pivot_table(index=["model", "well"], columns=["split", "lead"], values="nse")
-    it_nse = nse.loc["it"]
+    scores = score_strategies(read_predictions(folder / "predictions.csv"), theirs, params["split"], ("validation",))
+    validation = split_columns(scores, "validation")
     it_cpu = float(np.mean([json.loads((Path(it) / w / "cost.json").read_text())["cpu_s"] for w in wells]))
     meta = pd.read_csv(folder / "strategies.csv")
     default = default_strategy(params)
     rows = []
     for row in meta.itertuples():
-        mine = nse.loc[row.strategy]
-        record = {"strategy": row.strategy, "source": row.source, "finetune": row.finetune,
-                  "default": row.strategy == default}
-        for split, lead in mine.columns:
-            record[f"nse_mean_{split}_lead{lead}"] = mine[(split, lead)].mean()
-            record[f"nse_median_{split}_lead{lead}"] = mine[(split, lead)].median()
-            record[f"wins_{split}_lead{lead}"] = int((mine[(split, lead)] > it_nse.loc[mine.index, (split, lead)]).sum())
         per_well = row.cpu_s_finetune + row.cpu_s_pretrain / len(wells)
-        record.update(cpu_s_finetune=row.cpu_s_finetune, cpu_s_pretrain=row.cpu_s_pretrain, cpu_s_per_well=per_well,
-                      cpu_s_basin=per_well * len(wells), it_over_tl=it_cpu / per_well)
-        rows.append(record)
-    it_row = {"strategy": "it", "source": "", "finetune": "", "default": False,
-              **{f"nse_{stat}_{split}_lead{lead}": getattr(it_nse[(split, lead)], stat)()
-                 for split, lead in it_nse.columns for stat in ("mean", "median")},
+        rows.append({"strategy": row.strategy, "source": row.source, "finetune": row.finetune,
+                     "default": row.strategy == default, **validation.loc[row.strategy].to_dict(),
+                     "cpu_s_finetune": row.cpu_s_finetune, "cpu_s_pretrain": row.cpu_s_pretrain,
+                     "cpu_s_per_well": per_well, "cpu_s_basin": per_well * len(wells), "it_over_tl": it_cpu / per_well})
+    it_row = {"strategy": IT, "source": "", "finetune": "", "default": False,
+              **validation.loc[IT].drop([c for c in validation.columns if c.startswith("wins_")]).to_dict(),
               "cpu_s_per_well": it_cpu, "cpu_s_basin": it_cpu * len(wells), "it_over_tl": 1.0}
     table = pd.DataFrame(rows + [it_row])
     wins = [c for c in table.columns if c.startswith("wins_")]

@@ -1,6 +1,7 @@
 """Figures of the training stages' own reports (pretrain, finetune, it_lstm, library, tfn).
 
-A well's forecasts against the observed level, the training curves of a
+A well's forecasts against the observed level (validation period only: the
+test period is the evaluate stage's), the training curves of a
 model's members, the wells of a library coloured by cluster, the library
 members' pre-training signals, and the TFN models' fit (pastas). The replication report's figures are in
 :mod:`gwtl.figures`; these are kept apart so that a change to the report's
@@ -18,8 +19,12 @@ from .dataset import period
 
 
 def forecast_figure(table: pd.DataFrame, title: str):
-    """Observed level and forecasts at the first and the largest lead over validation and test."""
-    shown = table[table["split"].isin(["validation", "test"])]
+    """Observed level and forecasts at the first and the largest lead over the validation period.
+
+    The test period is not drawn: a training stage's report shows nothing of
+    it (the evaluate stage and the replication report do).
+    """
+    shown = table[table["split"] == "validation"]
     leads = sorted(shown["lead"].unique())
     fig, ax = plt.subplots(figsize=(10, 3.5))
     first = shown[shown["lead"] == leads[0]].sort_values("month")
@@ -27,11 +32,8 @@ def forecast_figure(table: pd.DataFrame, title: str):
     for lead, colour in zip(dict.fromkeys((leads[0], leads[-1])), ("tab:blue", "tab:orange")):
         part = shown[shown["lead"] == lead].sort_values("month")
         ax.plot(part["month"], part["forecast"], color=colour, lw=1, label=f"forecast, lead {lead} month(s)")
-    test_start = shown.loc[shown["split"] == "test", "month"].min()
-    ax.axvline(test_start, color="grey", ls="--", lw=0.8)
-    ax.text(test_start, ax.get_ylim()[1], " test", va="top", color="grey")
     ax.set_ylabel("basin signal (standardized)" if table["well"].iloc[0] == "basin" else "level (m a.s.l.)")
-    ax.set_title(title)
+    ax.set_title(f"{title} (validation period)")
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     return fig

@@ -554,7 +554,10 @@ def run_it(params: dict | str | Path, well, processed: str | Path | Processed = 
 
 
 def _it_well(task: tuple[dict, str, Processed, Path]) -> tuple[pd.DataFrame, dict]:
-    """One well of :func:`run_it_all` in a worker process: its forecasts and a summary line, not the models."""
+    """One well of :func:`run_it_all` in a worker process: its forecasts and a summary line, not the models.
+
+    The line's scores are those of :func:`nse_by_split`: training and validation, never the test period.
+    """
     params, well, data, out = task
     result = run_it(params, well, data, out / well, log=None)
     nse = nse_by_split(result.predictions)
@@ -582,13 +585,15 @@ def run_it_all(params: dict | str | Path, processed: str | Path | Processed = "d
     WellsResult
         ``wells``: one row per well, the chosen hyperparameters, ``val_loss``,
         ``epochs`` (summed over members), ``wall_s``, ``cpu_s`` and NSE per
-        split and lead; ``predictions``: the forecasts of model ``it``.
+        lead over the training and validation periods (``nse_<split>_lead<h>``,
+        :func:`nse_by_split`; the test period is scored by the evaluate stage
+        only); ``predictions``: the forecasts of model ``it``.
     """
     params = as_params(params)
     data = as_processed(processed)
     wells = data.listed_wells(params)  # fails early, before any worker starts
     tasks = [(params, well, data, Path(out)) for well in wells]
-    first = f"nse_test_lead{params['forecast']['leads'][0]}"
+    first = f"nse_validation_lead{params['forecast']['leads'][0]}"
     tables, rows = [], []
     for table, row in map_in_processes(_it_well, tasks, n_jobs):
         tables.append(table)
@@ -602,22 +607,33 @@ def run_it_all(params: dict | str | Path, processed: str | Path | Processed = "d
 # ----------------------------------------------------------------------------- notebook views
 
 
-def nse_by_split(table: pd.DataFrame) -> pd.DataFrame:
-    """NSE of a predictions table per split (rows) and lead (columns)."""
+def nse_by_split(table: pd.DataFrame, splits=("train", "validation")) -> pd.DataFrame:
+    """NSE of a predictions table per split (rows, of ``splits``) and lead (columns).
+
+    For the training stages' own reports: only the training and validation
+    periods may be scored here; the test period is scored by the evaluate
+    stage alone (and the report and the forecast stage's scoring read it), so
+    that nothing chosen by reading a training stage's report has seen it. A
+    split other than ``train`` or ``validation`` is a ValueError.
+    """
     from .metrics import nse
 
-    rows = table[table["split"].isin(["train", "validation", "test"])]
+    refused = [s for s in splits if s not in ("train", "validation")]
+    if refused:
+        raise ValueError(f"split(s) {refused} are not scored in a training stage's report; the test period is "
+                         "scored by the evaluate stage (reports/results.csv)")
+    rows = table[table["split"].isin(list(splits))]
     scores = {(split, lead): nse(g["observed"], g["forecast"]) for (split, lead), g in rows.groupby(["split", "lead"])}
-    frame = pd.Series(scores).unstack()
+    frame = pd.Series(scores, dtype=float).unstack()
     frame.index.name, frame.columns.name = "split", "lead"
-    return frame.reindex([s for s in ("train", "validation", "test") if s in frame.index]).round(3)
+    return frame.reindex([s for s in splits if s in frame.index]).round(3)
 
 
-def nse_by_well(table: pd.DataFrame, splits=("validation", "test")) -> pd.DataFrame:
-    """NSE per well (rows) with columns ``nse_<split>_lead<h>`` for ``splits``."""
+def nse_by_well(table: pd.DataFrame, splits=("validation",)) -> pd.DataFrame:
+    """NSE per well (rows) with columns ``nse_<split>_lead<h>`` for ``splits`` (train or validation, :func:`nse_by_split`)."""
     rows = {}
     for well, group in table.groupby("well", sort=False):
-        scores = nse_by_split(group)
+        scores = nse_by_split(group, splits)
         rows[well] = {f"nse_{split}_lead{lead}": scores.loc[split, lead]
                       for split in splits if split in scores.index for lead in scores.columns}
     frame = pd.DataFrame.from_dict(rows, orient="index")
