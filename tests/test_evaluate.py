@@ -216,7 +216,7 @@ def test_comparison_on_the_scored_months(tmp_path):
     assert row["wins"] == 0 and row["n"] == 3  # IT is exact on every test month
     assert row["years"] == 1  # 2016 only
     pair = result.metrics["test"]["lead1"]["tl_vs_it"]
-    assert set(pair) == {"wins", "mean_diff", "wilcoxon_p", "boot_lo", "boot_hi"}
+    assert set(pair) == {"wins", "mean_diff", "wilcoxon_p", "boot_lo", "boot_hi", "eq_lo", "eq_hi"}
     assert pair["mean_diff"] == pytest.approx(-0.1, abs=1e-4)
     # one test year: every year draw is the test period itself
     assert pair["boot_lo"] == pair["boot_hi"] == pair["mean_diff"]

@@ -7,6 +7,7 @@ the evaluate stage, scored apart from the other models so that they change
 none of their months.
 """
 
+import io
 import json
 import re
 from pathlib import Path
@@ -142,8 +143,17 @@ def test_evaluate_scores_the_strategies_apart_and_the_report_reads_their_test_sc
     before = {k: paths[k].read_text() for k in ("out_results", "out_metrics", "out_comparison", "out_cost")}
     out = tmp_path / "reports" / "strategy_results.csv"
     result = evaluate.run_evaluate(PARAMS, **paths, out_strategies=out)
-    # the other models' scores, comparisons and metrics are exactly those of a run without the strategies
-    assert {k: paths[k].read_text() for k in before} == before
+    # the other models' scores and cost are exactly those of a run without the strategies; the comparisons
+    # gain the claims of the paper's TL (basin/head) against IT, and nothing else changes
+    assert {k: paths[k].read_text() for k in ("out_results", "out_cost")} == {k: before[k] for k in ("out_results",
+                                                                                                   "out_cost")}
+    comparison = pd.read_csv(paths["out_comparison"])
+    old = pd.read_csv(io.StringIO(before["out_comparison"]))
+    pd.testing.assert_frame_equal(comparison.iloc[:len(old)], old)
+    assert comparison.iloc[len(old):][["a", "b"]].drop_duplicates().values.tolist() == [["basin/head", "it"]]
+    metrics = json.loads(paths["out_metrics"].read_text())
+    assert metrics["test"]["lead1"].pop("basin/head_vs_it")["wins"] >= 0
+    assert metrics == json.loads(before["out_metrics"])
     scored = pd.read_csv(out, dtype={"well": str})
     assert len(scored) == len(result.strategies) > 0
     assert set(scored["model"]) == {"basin/head", "wells/head", "it"}

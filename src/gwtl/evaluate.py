@@ -641,12 +641,6 @@ def run_evaluate(
     rows = scored_rows(table, params["split"], splits)
     results = score_rows(rows)
     comparison = comparison_table(rows[rows["well"] != BASIN])  # test rows only; empty without them
-    cost, cost_metrics = cost_table(own_cost, len(wells))
-    metrics = {**summarize(results, splits, comparison), "cost": cost_metrics}
-    if failed:
-        metrics["fits_failed"] = {model: len(w) for model, w in failed.items()}
-    if intervals is not None:
-        metrics = merge_metrics(metrics, _read_json(Path(intervals)))
     scored = None
     if strategies is not None:
         theirs = load_predictions(strategies)
@@ -655,6 +649,12 @@ def run_evaluate(
         scored = score_rows(theirs_rows)
         claims = comparison_table(theirs_rows, pairs=[(m, IT) for m in CLAIMED if m in set(theirs["model"])])
         comparison = pd.concat([comparison, claims], ignore_index=True)
+    cost, cost_metrics = cost_table(own_cost, len(wells))
+    metrics = {**summarize(results, splits, comparison), "cost": cost_metrics}
+    if failed:
+        metrics["fits_failed"] = {model: len(w) for model, w in failed.items()}
+    if intervals is not None:
+        metrics = merge_metrics(metrics, _read_json(Path(intervals)))
 
     write_text(out_results, results.to_csv(index=False, float_format="%.6g"))
     if scored is not None:
