@@ -148,6 +148,8 @@ def coverage_table(coverage: pd.DataFrame, by: str = "year", level: int = 80, mo
     rows = coverage[(coverage["by"] == by) & (coverage["model"] == model)]
     table = rows.pivot(index="group", columns="lead", values=f"coverage{level}")
     table.columns = [f"lead {int(c)}" for c in table.columns]
+    if by == "season":
+        table = table.reindex([s for s in ("DJF", "MAM", "JJA", "SON") if s in table.index])
     return table.rename_axis(by)
 
 
