@@ -242,3 +242,32 @@ def test_filled_months_are_never_issued_from_nor_scored(params):
     assert table.loc[table["month"] == month, "observed"].isna().all()
     plain, _, _ = baselines.run_well(WELLS[0], synthetic(noise=0.1), params)
     assert month in set(plain["issue"]) and plain.loc[plain["month"] == month, "observed"].notna().all()
+
+
+def test_damped_persistence_recovers_phi_from_training_only(params):
+    """Anomalies of an AR(1) with phi 0.8 around a seasonal cycle: phi_h ~ 0.8^h, fitted on training months only,
+    and the forecast is the target month's training mean plus phi_h times the issue month's anomaly."""
+    data = synthetic()
+    months = data.levels.index
+    rng = np.random.default_rng(3)
+    anomaly = np.zeros(len(months))
+    for t in range(1, len(months)):
+        anomaly[t] = 0.8 * anomaly[t - 1] + rng.normal()
+    season = 2.0 * np.sin(2 * np.pi * months.month.to_numpy() / 12)
+    data.levels[WELLS[0]] = 300 + season + anomaly
+    table, config, _ = baselines.run_well(WELLS[0], data, params, models=("damped_persistence",))
+    phi = {c["leads"][0]: c["phi"] for c in config["damped_persistence"]}
+    for h in (1, 2, 3):
+        assert phi[h] == pytest.approx(0.8 ** h, abs=0.08)
+    level = data.levels[WELLS[0]]
+    means = level.loc["1990-01":"2010-12"].groupby(level.loc["1990-01":"2010-12"].index.month).mean()
+    part = rows(table, "damped_persistence", "test")
+    part = part[part["lead"] == 2]
+    expected = (means.reindex(part["month"].dt.month).to_numpy()
+                + phi[2] * (level.reindex(part["issue"]).to_numpy() - means.reindex(part["issue"].dt.month).to_numpy()))
+    assert np.allclose(part["forecast"], expected, atol=1e-5)
+    # the same in operational mode (it reads no forcing), and nothing of the test period enters
+    params["forecast"]["mode"] = "operational"
+    _, config_op, _ = baselines.run_well(WELLS[0], _with_changed_test_period(data), params,
+                                         models=("damped_persistence",))
+    assert config_op == config

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from gwtl.dataset import make_samples
-from gwtl.esp import esp_inputs, forecast_samples, scaled_forcings, trace_years
+from gwtl.esp import anomalies, anomaly_persistence, esp_inputs, forecast_samples, scaled_forcings, trace_years
 
 TRAIN = ["1990-01", "2000-12"]
 MONTHS = pd.date_range("1990-01-01", "2005-12-01", freq="MS")
@@ -111,3 +111,54 @@ def test_scaled_forcings_use_training_statistics_only():
     np.testing.assert_allclose(train.mean(), 0, atol=1e-9)
     np.testing.assert_allclose(train.std(), 1, atol=1e-9)
     assert scaled.loc["2005-12-01"].abs().min() > 1  # later months are not re-centred
+
+
+def ar1_forcings(phi_discharge: float = 0.8, seed: int = 0) -> pd.DataFrame:
+    """Seasonal rain without memory and a discharge whose anomaly is an AR(1) with ``phi_discharge``."""
+    rng = np.random.default_rng(seed)
+    season = 10 * np.sin(2 * np.pi * MONTHS.month.to_numpy() / 12)
+    anomaly = np.zeros(len(MONTHS))
+    for t in range(1, len(MONTHS)):
+        anomaly[t] = phi_discharge * anomaly[t - 1] + rng.normal()
+    return pd.DataFrame({"precipitation": 70 + season + rng.normal(0, 5, len(MONTHS)),
+                         "discharge_1": 150 + season + 10 * anomaly}, index=MONTHS)
+
+
+def test_anomaly_persistence_is_the_lag1_coefficient_of_training_anomalies():
+    forcings = ar1_forcings()
+    phi = anomaly_persistence(forcings, TRAIN)
+    assert 0.65 < phi["discharge_1"] < 0.95 and abs(phi["precipitation"]) < 0.2  # 132 training months
+    changed = forcings.copy()
+    changed.loc["2001-01-01":] *= 5.0  # after the training period: no change
+    pd.testing.assert_series_equal(phi, anomaly_persistence(changed, TRAIN))
+
+
+def test_conditioned_traces_start_from_the_issue_months_anomaly_and_read_nothing_later():
+    level, _ = series()
+    forcings = ar1_forcings()
+    s = samples(level, forcings)
+    plain = esp_inputs(s, forcings, TRAIN, "observed-forcing")
+    cond = esp_inputs(s, forcings, TRAIN, "observed-forcing", conditioning="anomaly", min_autocorrelation=0.3)
+    w, q, p = s.window, s.features.index("discharge_1"), s.features.index("precipitation")
+    np.testing.assert_array_equal(cond.x[:, :, p], plain.x[:, :, p])  # rain (phi ~ 0) keeps its random years
+    np.testing.assert_array_equal(cond.x[:, :w], plain.x[:, :w])  # the known past is untouched
+    scaled = anomalies(scaled_forcings(forcings, TRAIN), TRAIN)["discharge_1"]
+    now = scaled.reindex(s.issue).to_numpy()[cond.sample]
+    # the members' mean anomaly of the first month ahead follows the issue month's anomaly (phi ~ 0.8) ...
+    first_month = s.issue[cond.sample] + pd.DateOffset(months=1)
+    means = scaled_forcings(forcings, TRAIN)["discharge_1"]
+    clim = means.loc["1990":"2000"].groupby(means.loc["1990":"2000"].index.month).mean()
+    ahead = {name: ens.x[:, w, q] - clim.reindex(first_month.month).to_numpy() for name, ens in
+             (("plain", plain), ("cond", cond))}
+    mean = {k: pd.Series(v).groupby(cond.sample).mean().to_numpy() for k, v in ahead.items()}
+    now = pd.Series(now).groupby(cond.sample).first().to_numpy()
+    assert np.corrcoef(now, mean["cond"])[0, 1] > 0.9 and abs(np.corrcoef(now, mean["plain"])[0, 1]) < 0.2
+    # ... and no forcing after the issue month reaches a member
+    cut = pd.Timestamp("2003-06-01")
+    later = forcings.copy()
+    later[later.index > cut] *= -7.0
+    again = esp_inputs(samples(level, later), later, TRAIN, "observed-forcing", conditioning="anomaly")
+    upto = np.isin(cond.sample, np.flatnonzero(s.issue <= cut))
+    np.testing.assert_array_equal(cond.x[upto], again.x[upto])
+    with pytest.raises(ValueError, match="conditioning"):
+        esp_inputs(s, forcings, TRAIN, "observed-forcing", conditioning="analog")

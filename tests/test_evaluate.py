@@ -337,3 +337,25 @@ def test_a_missing_diagnostics_table_or_no_listed_well_names_the_fix(tmp_path):
     (tmp_path / "wells.csv").write_text("hzb,listed\n1,False\n2,no\n")
     with pytest.raises(ValueError, match="wells.csv lists no well; list the wells in basin.wells.*dvc repro prepare"):
         evaluate.listed_wells(tmp_path / "wells.csv")
+
+
+def test_skill_against_damped_persistence(tmp_path):
+    """``skill_vs_damped_persistence``: per well 1 - MSE_model / MSE_damped on the scored months, mean over wells."""
+    paths = project(tmp_path, wells=("1", "2"))
+    baselines = pd.read_csv(tmp_path / "models" / "baselines" / "predictions.csv", dtype={"well": str},
+                            parse_dates=["issue", "month"])
+    # damped persistence misses every month by 1 m at well 1 (MSE 1) and by 0.5 m at well 2 (MSE 0.25)
+    damped = [table(w, "damped_persistence", [o + s + miss for o in OBS], [o + s for o in OBS])
+              for w, s, miss in (("1", 0.0, 1.0), ("2", 10.0, 0.5))]
+    write_predictions(pd.concat([baselines, *damped]), tmp_path / "models" / "baselines" / "predictions.csv")
+    result = evaluate.run_evaluate(PARAMS, **paths)
+    lead1 = result.metrics["test"]["lead1"]
+    assert lead1["nse_mean"]["damped_persistence"] == pytest.approx((1 - 4 / 5 + 1 - 1 / 5) / 2)  # SSE 4 and 1
+    # test errors: tl [0.5, 0, -0.5, 0] -> MSE 0.125; it 0; arx [0, 0, 0, 1] -> MSE 0.25
+    skill = lead1["skill_vs_damped_persistence"]
+    assert skill["tl"] == pytest.approx(((1 - 0.125) + (1 - 0.125 / 0.25)) / 2, abs=1e-4)
+    assert skill["it"] == pytest.approx(1.0)
+    assert skill["arx"] == pytest.approx(((1 - 0.25) + (1 - 0.25 / 0.25)) / 2, abs=1e-4)
+    assert "damped_persistence" not in skill
+    per_well = evaluate.skill_against(result.results)
+    assert set(per_well["model"]) == {"tl", "it", "arx"} and "basin" not in set(per_well["well"])

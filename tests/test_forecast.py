@@ -45,7 +45,7 @@ def test_the_outlook_starts_at_each_wells_last_observed_month(trained):
     params, data, root = trained
     result, out = run(params, data, root)
     outlook = pd.read_csv(out / "forecast.csv", parse_dates=["issue", "month"], dtype={"well": str})
-    assert set(outlook["model"]) == {"tl", "it", "arx"}
+    assert set(outlook["model"]) == {"tl", "it", "arx", "damped_persistence"}
     for well in map(str, WELLS):
         last = data.levels[well].dropna().index.max()
         rows = outlook[outlook["well"] == well]
@@ -57,10 +57,22 @@ def test_the_outlook_starts_at_each_wells_last_observed_month(trained):
     assert (outlook["mode"] == "esp").all() and (outlook["members"] >= 20).all()
     ordered = ["lower95", "lower80", "median", "upper80", "upper95"]
     assert (np.diff(outlook[ordered].to_numpy(), axis=1) >= 0).all()
-    for name in ("hindcast.csv", "calibration.csv", "scores.csv", "metrics.json"):
+    for name in ("hindcast.csv", "calibration.csv", "scores.csv", "metrics.json", "coverage.csv"):
         assert (out / "forecast" / name).exists()
     metrics = json.loads((out / "forecast" / "metrics.json").read_text())
     assert 0 < metrics["test"]["lead1"]["coverage80"]["tl"] <= 1
+    assert set(metrics["test"]["lead1"]["skill_esp_vs_damped_persistence"]) == {"tl", "it", "arx"}
+    assert set(metrics["test"]["lead1"]["coverage80_by_year"]["tl"]) == {str(y) for y in range(2016, 2022)}
+    assert set(metrics["test"]["lead3"]["coverage80_by_season"]["tl"]) == {"DJF", "MAM", "JJA", "SON"}
+    # the damped persistence issued by the stage is the baseline's forecast: it reads no forcing, one value per member
+    stored = baselines.run_well(str(WELLS[0]), data, params, models=("damped_persistence",))[0].set_index(
+        ["issue", "lead"])["forecast"]
+    issued = result.hindcast.query("model == 'damped_persistence' and well == @WELLS[0].__str__()").set_index(
+        ["issue", "lead"])
+    common = issued.index.intersection(stored.index)
+    assert len(common) > 100
+    np.testing.assert_allclose(issued.loc[common, "median"], stored.loc[common], atol=1e-3)
+    np.testing.assert_allclose(issued["esp_lo80"], issued["median"], atol=1e-6)
 
 
 def test_models_reproduce_their_stage_forecasts_with_the_observed_forcings(trained):

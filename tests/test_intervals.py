@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwtl.intervals import (apply, band_quantiles, calibrate, conformal_quantile, error_by_split, expected_coverage,
+from gwtl.intervals import (adaptive, apply, band_quantiles, calibrate, conformal_quantile, coverage_by, error_by_split,
+                            expected_coverage,
                             interval_score, score_table, summary, weighted_interval_score)
 
 LEVELS = [80, 95]
@@ -120,3 +121,62 @@ def test_error_by_split_compares_validation_and_test_errors():
     assert list(errors.columns) == ["validation", "test"] and list(errors.index) == [1]
     assert errors.loc[1, "test"] == pytest.approx(0.05)
     assert errors.loc[1, "validation"] == pytest.approx(0.1 * np.sqrt(2 / np.pi), rel=0.2)
+
+
+def test_skill_of_the_issued_medians_against_damped_persistence():
+    """``skill_esp_vs_damped_persistence``: per well 1 - MSE_model / MSE_damped on the months both forecast."""
+    tables = []
+    for well, miss in (("1", 0.2), ("2", 0.4)):
+        table = hindcasts(50, 50, 0.0, 0.0, well=well).assign(month=pd.date_range("2011-01", periods=100, freq="MS"))
+        table["median"] = table["observed"] + 0.1  # the model misses by 0.1 m
+        damped = table.assign(model="damped_persistence", median=table["observed"] - miss)
+        tables += [table, damped.iloc[:-5]]  # damped persistence lacks the last 5 months: they do not count
+    out = pd.concat(tables, ignore_index=True)
+    out = apply(out, calibrate(out, LEVELS), LEVELS)
+    entry = summary(out, LEVELS)["test"]["lead1"]
+    assert entry["skill_esp_vs_damped_persistence"]["tl"] == pytest.approx(((1 - 0.01 / 0.04) + (1 - 0.01 / 0.16)) / 2, abs=1e-4)
+    assert "damped_persistence" not in entry["skill_esp_vs_damped_persistence"]
+    assert entry["nse_esp"]["damped_persistence"] < entry["nse_esp"]["tl"]
+
+
+def shifted(n_wells: int = 20, seed: int = 0) -> pd.DataFrame:
+    """Lead-1 hindcasts of ``n_wells`` wells, 2011-2021: errors N(0, 0.1), but N(0, 0.16) in 2018-2019 at every well."""
+    rng = np.random.default_rng(seed)
+    month = pd.date_range("2011-01-01", "2021-12-01", freq="MS")
+    sd = np.where((month.year >= 2018) & (month.year <= 2019), 0.16, 0.1)
+    frames = []
+    for w in range(n_wells):
+        frame = pd.DataFrame({"well": str(w), "model": "tl", "lead": 1, "issue": month - pd.DateOffset(months=1),
+                              "month": month, "split": np.where(month.year <= 2015, "validation", "test"),
+                              "median": 300.0})
+        frame["observed"] = 300.0 + rng.normal(0, sd)
+        for level in LEVELS:
+            frame[f"esp_lo{level}"] = frame[f"esp_hi{level}"] = 300.0
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_adaptive_intervals_recover_coverage_in_a_year_of_larger_errors():
+    table = shifted()
+    static = apply(table, calibrate(table, LEVELS), LEVELS)
+    online = adaptive(static, LEVELS, 0.2, "2016-01")
+    pd.testing.assert_frame_equal(online[online["split"] == "validation"], static[static["split"] == "validation"])
+    before, after = (coverage_by(t, LEVELS).set_index("year")["coverage80"] for t in (static, online))
+    assert before.min() < 0.6  # the split-conformal interval fails the years of larger errors ...
+    assert after.between(0.72, 0.88).all()  # ... the adaptive one holds 80 % within 0.72-0.88 in every year
+    seasons = coverage_by(online, LEVELS, by="season")
+    assert list(seasons["season"]) == ["DJF", "JJA", "MAM", "SON"] and seasons["n"].sum() == 20 * 72
+
+
+def test_adaptive_intervals_read_no_outcome_after_their_issue_month():
+    table = shifted()
+    static = apply(table, calibrate(table, LEVELS), LEVELS)
+    changed = static.copy()
+    later = changed["month"] > "2018-06-01"
+    changed.loc[later, "observed"] += np.random.default_rng(1).normal(0, 1.0, later.sum())
+    a, b = adaptive(static, LEVELS, 0.05, "2016-01"), adaptive(changed, LEVELS, 0.05, "2016-01")
+    known = a["issue"] <= "2018-06-01"
+    pd.testing.assert_frame_equal(a.loc[known, ["lower80", "upper80", "lower95", "upper95"]],
+                                  b.loc[known, ["lower80", "upper80", "lower95", "upper95"]])
+    issued_later = ~known & (a["month"] > "2018-08-01")
+    assert not np.allclose(a.loc[issued_later, "lower80"], b.loc[issued_later, "lower80"])  # the check can see it

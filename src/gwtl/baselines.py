@@ -1,4 +1,4 @@
-"""Baseline forecasters: persistence, climatology, ARX (ridge), SVR and Random Forest.
+"""Baseline forecasters: persistence, damped persistence, climatology, ARX (ridge), SVR and Random Forest.
 
 All baselines forecast the same wells, lead times and target as the LSTMs, from
 the samples of :func:`gwtl.dataset.make_samples` (same forecast mode, forcings,
@@ -12,6 +12,16 @@ ARX, SVR and RF are one model per lead. The baselines:
     the level at the issue month, for every lead.
 ``climatology``
     the mean level of the target's calendar month over the training period.
+``damped_persistence``
+    the forecaster's reference that reads no forcing: the training mean of the
+    target's calendar month plus ``phi_h`` times the anomaly at the issue month
+    (level minus the training mean of its calendar month), one ``phi_h`` per
+    well and lead, fitted by least squares without intercept on the training
+    samples (issue month and target in the training period, both observed, no
+    filled month; :func:`damped_persistence_fit`). It is the same in
+    ``observed-forcing`` and ``operational`` mode, and the forecast stage can
+    issue it as it is (:mod:`gwtl.forecast`); skill against it is what the
+    forcings and the models' memory add to what the level alone tells.
 ``arx``
     ridge regression, one model per lead, on ``baselines.arx_lags`` monthly lags
     (issue month included) of the standardized level and of each forcing, plus
@@ -62,7 +72,7 @@ from .parallel import map_in_processes
 from .predictions import prediction_table, write_predictions
 from .processed import Processed, load_checked
 
-MODELS = ("persistence", "climatology", "arx", "svr", "rf")
+MODELS = ("persistence", "climatology", "damped_persistence", "arx", "svr", "rf")
 ARX_ALPHAS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 SEED = 0
 
@@ -194,16 +204,60 @@ def persistence_forecast(samples: Samples) -> np.ndarray:
     return np.repeat(samples.base[:, None], len(samples.leads), axis=1)
 
 
-def climatology_forecast(level: pd.Series, samples: Samples, train: list[str]) -> np.ndarray:
-    """Mean training-period level of each target's calendar month, shape (n, n_leads)."""
+def calendar_means(level: pd.Series, train: list[str]) -> pd.Series:
+    """Mean training-period level of each calendar month (index 1..12); every month must have one."""
     lo, hi = period(train)
     values = level.loc[lo:hi].dropna()
     by_month = values.groupby(values.index.month).mean()
     missing = sorted(set(range(1, 13)) - set(by_month.index))
     if missing:
         raise ValueError(f"well {level.name}: no training-period level in calendar month(s) {missing}")
+    return by_month
+
+
+def climatology_forecast(level: pd.Series, samples: Samples, train: list[str]) -> np.ndarray:
+    """Mean training-period level of each target's calendar month, shape (n, n_leads)."""
     months = pd.DatetimeIndex(samples.target_months().ravel()).month
-    return by_month.reindex(months).to_numpy().reshape(samples.y.shape)
+    return calendar_means(level, train).reindex(months).to_numpy().reshape(samples.y.shape)
+
+
+@dataclass(frozen=True)
+class DampedPersistence:
+    """The damped-anomaly persistence of one well: calendar-month means and one ``phi`` per lead."""
+
+    means: pd.Series  # training mean level per calendar month (1..12)
+    phi: dict[int, float]  # lead -> damping factor
+
+    def forecast(self, samples: Samples) -> np.ndarray:
+        """Levels (n, n_leads): the target month's mean plus ``phi_h`` times the issue month's anomaly."""
+        anomaly = samples.base - self.means.reindex(samples.issue.month).to_numpy()
+        target = self.means.reindex(pd.DatetimeIndex(samples.target_months().ravel()).month).to_numpy()
+        phi = np.array([self.phi[h] for h in samples.leads])
+        return target.reshape(samples.y.shape) + anomaly[:, None] * phi[None, :]
+
+
+def damped_persistence_fit(level: pd.Series, samples: Samples, train: list[str]) -> DampedPersistence:
+    """Fit ``phi_h`` per lead on the training rows of ``samples`` (their issue and target months in ``train``).
+
+    ``phi_h = sum(a_t a_{t+h}) / sum(a_t^2)`` over the training samples with an
+    observed target, ``a`` the anomaly from the training calendar-month means:
+    least squares of the target-month anomaly on the issue-month anomaly,
+    without intercept. Only training months enter.
+    """
+    means = calendar_means(level, train)
+    anomaly = samples.base - means.reindex(samples.issue.month).to_numpy()
+    months = pd.DatetimeIndex(samples.target_months().ravel()).month
+    target = samples.observed_level() - means.reindex(months).to_numpy().reshape(samples.y.shape)
+    rows = samples.within(train)
+    phi = {}
+    for j, h in enumerate(samples.leads):
+        use = rows & ~np.isnan(target[:, j])
+        if use.sum() < 10:
+            raise ValueError(f"well {level.name}: only {use.sum()} training samples to fit the damped persistence "
+                             f"of lead {h}; check split in params.yaml")
+        a, b = anomaly[use], target[use, j]
+        phi[h] = float(a @ b / (a @ a)) if a @ a > 0 else 0.0
+    return DampedPersistence(means, phi)
 
 
 def fit_arx(d: Design) -> tuple[np.ndarray, dict]:
@@ -312,6 +366,11 @@ def run_well(well: str, processed: Processed, params: dict, models=MODELS) -> tu
             s = samples_for(1)
             fc = persistence_forecast(s) if model == "persistence" else climatology_forecast(level, s, split["train"])
             tables.append(prediction_table(s, fc, model=model, well=well, split=split))
+        elif model == "damped_persistence":
+            s = samples_for(1)
+            fitted = damped_persistence_fit(level, s, split["train"])
+            tables.append(prediction_table(s, fitted.forecast(s), model=model, well=well, split=split))
+            config[model] = [{"leads": [h], "phi": round(phi, 6)} for h, phi in fitted.phi.items()]
         elif model == "arx":
             s = samples_for(params["baselines"]["arx_lags"])
             for j in range(n_leads):

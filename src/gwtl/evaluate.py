@@ -40,6 +40,7 @@ Outputs
 
         {"test": {"lead1": {"nse_median": {"tl": .., "it": .., "arx": ..},
                             "nse_mean": {..}, "kge_median": {..}, "rmse_median": {..},
+                            "skill_vs_damped_persistence": {"tl": .., "it": .., ..},
                             "n_wells": 63, "nse_basin": {"pretrain": ..},
                             "tl_vs_it": {"wins": .., "mean_diff": .., "wilcoxon_p": ..,
                                          "boot_lo": .., "boot_hi": .., "eq_lo": .., "eq_hi": ..},
@@ -52,6 +53,13 @@ Outputs
     With the forecast stage's ``models/forecast/metrics.json`` (argument
     ``intervals``), ``test.lead<h>`` also holds ``coverage<L>``, ``width<L>``,
     ``wis`` and ``nse_esp`` per model (:mod:`gwtl.intervals`).
+
+    ``skill_vs_damped_persistence`` (when the baseline ``damped_persistence``
+    of :mod:`gwtl.baselines` is scored) is the skill of every other model
+    against it: per well ``1 - MSE_model / MSE_damped`` over the well's scored
+    months (the same months for every model of the well), then the mean over
+    wells (:func:`skill_against`). Positive: better than the damped anomaly
+    persistence that reads no forcing.
 
     Medians and means run over the listed wells (the basin signal, ``basin``,
     is reported separately as ``nse_basin``). Only the splits of
@@ -167,6 +175,7 @@ IT = "it"
 # fine-tuned on the frozen pre-trained LSTM), a random initialisation with the default's gradual schedule, and
 # IT with the pre-trained configuration and no search.
 CLAIMED = ("basin/head", "scratch/gradual", "it_fixed")
+REFERENCE = "damped_persistence"  # the reference forecast of the skill scores (gwtl.baselines)
 
 
 @dataclass
@@ -379,6 +388,25 @@ def score_strategies(strategies: pd.DataFrame, table: pd.DataFrame, split: dict,
     return score_rows(strategy_rows(strategies, table, split, splits))
 
 
+def skill_against(results: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Per well, model, lead and split: ``skill = 1 - MSE_model / MSE_reference``, from ``results``' RMSE.
+
+    ``results`` is :func:`score_table`'s, whose scores of one well cover the
+    same months for every model (:func:`common_months`), so the ratio compares
+    like with like. Columns ``well, model, lead, split, skill``; the reference
+    itself and the wells without it are left out; NaN where the reference's
+    MSE is 0.
+    """
+    keys = ["well", "lead", "split"]
+    ref = results[results["model"] == reference].set_index(keys)["rmse"]
+    rows = results[(results["model"] != reference) & (results["well"] != BASIN)]
+    mse_ref = ref.reindex(pd.MultiIndex.from_frame(rows[keys])).to_numpy() ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        skill = 1 - rows["rmse"].to_numpy() ** 2 / np.where(mse_ref > 0, mse_ref, np.nan)
+    out = rows[["well", "model", "lead", "split"]].assign(skill=skill)
+    return out[~np.isnan(mse_ref)].reset_index(drop=True)
+
+
 def _clean(value):
     if isinstance(value, float):
         return None if math.isnan(value) else round(value, 4)
@@ -389,11 +417,14 @@ def summarize(results: pd.DataFrame, splits, comparison: pd.DataFrame | None = N
     """``{split: {"lead<h>": {"nse_median": {model: ..}, ...}}}`` over the listed wells.
 
     ``comparison`` (:func:`gwtl.compare.comparison_table`) adds the entries
-    ``"<a>_vs_<b>"`` of :func:`gwtl.compare.comparison_metrics`.
+    ``"<a>_vs_<b>"`` of :func:`gwtl.compare.comparison_metrics`. When
+    :data:`REFERENCE` is among the models, ``skill_vs_damped_persistence``
+    holds every other model's mean skill over wells (:func:`skill_against`).
     """
     summary = {}
     wells = results[results["well"] != BASIN]
     basin = results[results["well"] == BASIN]
+    skill = skill_against(results) if REFERENCE in set(results["model"]) else None
     for name in splits:
         summary[name] = {}
         for lead in sorted(results["lead"].unique()):
@@ -404,6 +435,9 @@ def summarize(results: pd.DataFrame, splits, comparison: pd.DataFrame | None = N
                 "kge_median": part["kge"].median(),
                 "rmse_median": part["rmse"].median(),
             }
+            if skill is not None:
+                entry[f"skill_vs_{REFERENCE}"] = (skill[(skill["split"] == name) & (skill["lead"] == lead)]
+                                                  .groupby("model")["skill"].mean())
             entry = {k: {m: _clean(float(v)) for m, v in s.items()} for k, s in entry.items()}
             entry["n_wells"] = int(part["well"].nunique().max()) if len(part) else 0
             b = basin[(basin["split"] == name) & (basin["lead"] == lead)]

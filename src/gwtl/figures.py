@@ -50,10 +50,10 @@ from .processed import listed_flags
 COLORS = {
     "tl": "#1f77b4", "it": "#ff7f0e", "arx": "#2ca02c", "svr": "#9467bd", "rf": "#8c564b",
     "persistence": "#7f7f7f", "climatology": "#bcbd22", "pretrain": "#17becf", "tl_library": "#d62728",
-    "tfn": "#e377c2",
+    "tfn": "#e377c2", "damped_persistence": "#393b79",
 }
 MARKERS = {"tl": "o", "it": "s", "arx": "D", "svr": "v", "rf": "^", "persistence": "x", "climatology": "+",
-           "tl_library": "P", "tfn": "*"}
+           "tl_library": "P", "tfn": "*", "damped_persistence": "1"}
 COST_MODELS = ("tl", "tl_library", "it", "arx", "tfn", "svr", "rf")  # the points of nse_vs_cost (and every it_<k>)
 NSE_FLOOR = -1.0  # NSE axes are cut here; values below are drawn at the floor and counted
 

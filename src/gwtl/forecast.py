@@ -2,7 +2,9 @@
 
 For every well and every model of ``outlook.models`` (``tl``: the TL-LSTM of
 ``models/finetune``; ``it``: the IT-LSTM of ``models/it``; ``arx``: the ridge
-ARX of ``models/baselines``, refit with its chosen penalty), a forecast is
+ARX of ``models/baselines``, refit with its chosen penalty;
+``damped_persistence``: the baseline of :mod:`gwtl.baselines` that reads no
+forcing, refit on the training period, the reference of the skill scores), a forecast is
 issued at every observed month from ``max(forecast.leads)`` months before the
 validation period to the last month of the data, with the procedure a
 forecaster could run at that month (:mod:`gwtl.esp`): levels and forcings up
@@ -26,13 +28,20 @@ Outputs
     above without ``level_at_issue``, plus ``split``, ``observed`` and the ESP
     band ``esp_lo<L>, esp_hi<L>``.
 ``models/forecast/calibration.csv``
-    ``well, model, lead, level, q, n, guaranteed`` (:func:`gwtl.intervals.calibrate`).
+    ``well, model, lead, level, q, n, guaranteed`` (:func:`gwtl.intervals.calibrate`):
+    the split-conformal ``q`` of the validation months.
+``models/forecast/coverage.csv``
+    Test coverage per model, lead and calendar year or season of the target
+    month: ``model, lead, group, coverage<L>, n, by`` (``by``: year or season;
+    :func:`gwtl.intervals.coverage_by`).
 ``models/forecast/scores.csv``
     Per well, model and lead on the test hindcasts: ``coverage<L>, width<L>,
     wis, nse_esp, n``.
 ``models/forecast/metrics.json``
-    ``{"test": {"lead<h>": {"coverage80": {model: ...}, ...}}}``; the evaluate
-    stage adds it to ``metrics.json``.
+    ``{"test": {"lead<h>": {"coverage80": {model: ...}, ...}}}`` with the
+    coverage per year and season and, with ``damped_persistence`` among the
+    models, ``skill_esp_vs_damped_persistence`` (:func:`gwtl.intervals.summary`);
+    the evaluate stage adds it to ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -46,10 +55,10 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_folder
-from .baselines import arx_inputs, design
+from .baselines import arx_inputs, damped_persistence_fit, design
 from .dataset import Samples, period, well_samples
 from .esp import esp_inputs, forecast_samples
-from .intervals import apply, band_quantiles, calibrate, score_table, summary
+from .intervals import adaptive, apply, band_quantiles, calibrate, coverage_by, score_table, summary
 from .parallel import map_in_processes
 from .params import as_params
 from .predictions import prediction_table, write_predictions
@@ -68,7 +77,7 @@ class Forecaster:
     ``samples`` are issued from every observed month (:func:`gwtl.esp.forecast_samples`)
     with the model's window and features; ``scaled(x, rows)`` gives the scaled
     forecasts (m, n_leads) of inputs ``x`` (m, seq, features) that belong to the
-    samples ``rows``.
+    rows ``rows`` (m,) of ``samples``.
     """
 
     samples: Samples
@@ -117,6 +126,20 @@ def arx_forecaster(params: dict, data: Processed, well: str, chosen: list[dict])
     return Forecaster(samples, scaled)
 
 
+def damped_forecaster(params: dict, data: Processed, well: str) -> Forecaster:
+    """The damped-anomaly persistence of the baselines stage, refit on the training period; it reads no input ahead.
+
+    Every ESP member of a sample is the same forecast: its band is the forecast itself.
+    """
+    level = data.series(well)
+    fitted = damped_persistence_fit(level, well_samples(params, data, well, 1), params["split"]["train"])
+    samples = _samples(params, data, well, 1)
+    levels = fitted.forecast(samples)
+    scale = samples.scaler
+    scaled = (levels - samples.base[:, None] if samples.target == "change" else levels - scale.mean) / scale.std
+    return Forecaster(samples, lambda x, rows: scaled[rows])
+
+
 def _subset(samples: Samples, keep: np.ndarray) -> Samples:
     return replace(samples, x=samples.x[keep], y=samples.y[keep], issue=samples.issue[keep],
                    base=samples.base[keep], valid=samples.valid[keep])
@@ -131,11 +154,14 @@ def model_forecasts(params: dict, data: Processed, well: str, model: str, foreca
     """Every forecast of one model at one well from :func:`issue_start` on, with its ESP band per level."""
     mode = params["forecast"]["mode"]
     levels = params["outlook"]["intervals"]
-    samples = _subset(forecaster.samples, np.flatnonzero(forecaster.samples.issue >= issue_start(params)))
+    keep = np.flatnonzero(forecaster.samples.issue >= issue_start(params))
+    samples = _subset(forecaster.samples, keep)
     forcings = data.require_forcings(params["forecast"]["forcings"])
-    ensemble = esp_inputs(samples, forcings, params["split"]["train"], mode)
+    outlook = params["outlook"]
+    ensemble = esp_inputs(samples, forcings, params["split"]["train"], mode, outlook["esp_conditioning"],
+                          outlook["esp_min_autocorrelation"])
     forecast = replace(samples, base=samples.base[ensemble.sample]).to_level(
-        forecaster.scaled(ensemble.x, ensemble.sample))  # (members, n_leads), levels
+        forecaster.scaled(ensemble.x, keep[ensemble.sample]))  # (members, n_leads), levels
     groups = np.split(forecast, np.flatnonzero(np.diff(ensemble.sample)) + 1)  # rows are ordered by sample
     stats = {"median": np.stack([np.median(g, axis=0) for g in groups])}
     for level in levels:
@@ -159,6 +185,8 @@ def well_forecasts(params: dict, data: Processed, well: str, models: str | Path 
         if model == "arx":
             config = json.loads((Path(models) / "baselines" / "config.json").read_text())
             forecaster = arx_forecaster(params, data, well, config[well]["arx"])
+        elif model == "damped_persistence":
+            forecaster = damped_forecaster(params, data, well)
         else:
             forecaster = lstm_forecaster(params, data, well, Path(models) / FOLDERS[model] / well)
         tables.append(model_forecasts(params, data, well, model, forecaster))
@@ -172,6 +200,8 @@ def _well_task(task: tuple) -> pd.DataFrame:
 def check_models(params: dict, wells: list[str], models: str | Path = "models") -> None:
     """Every model the stage reads exists, before any forecast; the error names what is missing."""
     for model in params["outlook"]["models"]:
+        if model == "damped_persistence":
+            continue  # fitted here from the prepared data
         if model == "arx":
             path = Path(models) / "baselines" / "config.json"
             if not path.exists():
@@ -193,7 +223,7 @@ class ForecastResult:
     """What :func:`run_forecast` wrote: the folder ``out`` and the tables of its files (module docstring).
 
     ``outlook`` is ``reports/forecast.csv``; ``hindcast``, ``calibration``,
-    ``scores`` and ``metrics`` are the files of ``out``.
+    ``scores``, ``metrics`` and ``coverage`` are the files of ``out``.
     """
 
     out: Path
@@ -202,6 +232,7 @@ class ForecastResult:
     calibration: pd.DataFrame
     scores: pd.DataFrame
     metrics: dict
+    coverage: pd.DataFrame
 
 
 def outlook_table(hindcast: pd.DataFrame, data: Processed, levels) -> pd.DataFrame:
@@ -212,6 +243,21 @@ def outlook_table(hindcast: pd.DataFrame, data: Processed, levels) -> pd.DataFra
     bounds = [f"{side}{level}" for level in levels for side in ("lower", "upper")]
     return table[["well", "model", "mode", "issue", "month", "lead", "level_at_issue", "median", *bounds,
                   "members"]].reset_index(drop=True)
+
+
+def issue_intervals(hindcast: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """The hindcast with the intervals of ``outlook.calibration``: split-conformal on validation, or adaptive.
+
+    ``adaptive`` keeps the split-conformal intervals of the validation months
+    and issues every later one (test and the outlook) by adaptive conformal
+    inference with step ``outlook.aci_gamma`` (:func:`gwtl.intervals.adaptive`).
+    """
+    levels = params["outlook"]["intervals"]
+    out = apply(hindcast, calibrate(hindcast, levels), levels)
+    if params["outlook"]["calibration"] == "adaptive":
+        start = period(params["split"]["test"])[0]
+        out = adaptive(out, levels, params["outlook"]["aci_gamma"], start)
+    return out
 
 
 def run_forecast(params: dict | str | Path, processed: str | Path | Processed = "data/processed",
@@ -232,15 +278,18 @@ def run_forecast(params: dict | str | Path, processed: str | Path | Processed = 
         if log is not None:
             log(f"{len(tables):3d}/{len(wells)} well {well}: {len(table)} forecasts")
     hindcast = pd.concat(tables, ignore_index=True)
+    hindcast = issue_intervals(hindcast, params)
     calibration = calibrate(hindcast, levels)
-    hindcast = apply(hindcast, calibration, levels)
     scores = score_table(hindcast, levels)
     metrics = summary(hindcast, levels)
+    coverage = pd.concat([coverage_by(hindcast, levels, by).assign(by=by).rename(columns={by: "group"})
+                          for by in ("year", "season")], ignore_index=True)
     outlook = outlook_table(hindcast, data, levels)
     with atomic_folder(out) as tmp:
         write_predictions(hindcast, tmp / "hindcast.csv")
         calibration.to_csv(tmp / "calibration.csv", index=False, float_format="%.5g")
         scores.to_csv(tmp / "scores.csv", index=False, float_format="%.5g")
+        coverage.to_csv(tmp / "coverage.csv", index=False, float_format="%.5g")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_predictions(outlook, report)
-    return ForecastResult(Path(out), outlook, hindcast, calibration, scores, metrics)
+    return ForecastResult(Path(out), outlook, hindcast, calibration, scores, metrics, coverage)

@@ -17,12 +17,40 @@ a trend), which is why coverage is measured on the test period
 ``q`` is the largest score and the guarantee is void; ``calibrate`` records
 ``n`` for each interval.
 
+Adaptive conformal inference (``outlook.calibration: adaptive``; Gibbs &
+Candès 2021, :func:`adaptive`). Validation and test years are not
+exchangeable: a dry year makes larger errors at every well at once, and a
+fixed ``q`` then under-covers that whole year. From the first month of the
+test period on, each interval is instead issued with a level that learns
+online from the intervals already judged: for lead ``h``, the outcome of a
+forecast issued at ``s`` is known at ``s + h``. Per model, lead and level one
+miss rate ``alpha_t`` is shared by the basin's wells (their errors move
+together); it starts at ``1 - L / 100`` and, each month ``t``, after the
+outcomes of the forecasts whose target month is ``t`` are known,
+
+    alpha <- alpha + gamma * ((1 - L / 100) - share of those forecasts not covered)
+
+(``gamma`` is ``outlook.aci_gamma``). A forecast issued at ``t`` takes ``q``
+as the ``ceil((n + 1) (1 - alpha_t))``-th smallest of its well's ``n`` scores
+observed by ``t`` (the validation months and the test months already
+observed; rank clipped to ``1..n``). No outcome after the issue month enters.
+Before the test period (the calibration months) the split-conformal ``q``
+above is kept.
+
+Coverage per calendar year and season of the target month
+(:func:`coverage_by`) shows whether an interval holds in every year, not only
+on average.
+
 Scores (``score_table``, ``summary``): ``coverage<L>`` (share of target months
 inside), ``width<L>`` (mean width, m), ``wis`` (weighted interval score of the
 median and all intervals, Bracher et al. 2021: a proper score that
 approximates the CRPS, in m; lower is better) and ``nse_esp``, the NSE of the
 median forecast of the same procedure: the skill a forecast issued at the time
 really has, to set beside the observed-forcing NSE of the evaluate stage.
+When the damped-anomaly persistence (``damped_persistence``, :mod:`gwtl.baselines`)
+is among the models, ``skill_esp_vs_damped_persistence`` is every other model's
+skill against it (:func:`skill_against`): per well ``1 - MSE_model / MSE_damped``
+of the issued medians over the months both forecast, then the mean over wells.
 """
 
 from __future__ import annotations
@@ -35,6 +63,7 @@ import pandas as pd
 from .metrics import nse
 
 KEYS = ["well", "model", "lead"]
+REFERENCE = "damped_persistence"  # the reference of the skill scores: a forecast that reads no forcing
 
 
 def band_quantiles(level: float) -> tuple[float, float]:
@@ -114,6 +143,85 @@ def apply(table: pd.DataFrame, calibration: pd.DataFrame, levels) -> pd.DataFram
     return out
 
 
+CALIBRATION = ("split", "adaptive")  # outlook.calibration
+
+
+def conformity_scores(table: pd.DataFrame, level: int) -> np.ndarray:
+    """``max(lo - y, y - hi)`` of every row: how far the observation lies outside the ESP band (NaN if unobserved)."""
+    return np.maximum(table[f"esp_lo{level}"] - table["observed"], table["observed"] - table[f"esp_hi{level}"]).to_numpy()
+
+
+def _online_q(months: np.ndarray, values: np.ndarray, issue: np.datetime64, miss: float, well: str) -> float:
+    """The conformal ``q`` at miss rate ``miss`` from a well's scores whose target month is at most ``issue``."""
+    known = np.sort(values[months <= issue])
+    if len(known) == 0:
+        raise ValueError(f"well {well}: no observed score before {pd.Timestamp(issue):%Y-%m} to issue an adaptive "
+                         "interval from; check split in params.yaml")
+    rank = min(max(math.ceil((len(known) + 1) * (1 - miss)), 1), len(known))
+    return float(known[rank - 1])
+
+
+def adaptive(table: pd.DataFrame, levels, gamma: float, start) -> pd.DataFrame:
+    """``table`` (with ``lower<L>``/``upper<L>`` from :func:`apply`) with adaptive intervals from ``start`` on.
+
+    Adaptive conformal inference (module docstring): the rows whose target
+    month is at or after ``start`` (a month, e.g. the first of the test
+    period) get intervals from a miss rate updated online per model, lead and
+    level over the wells; the other rows keep theirs. Only scores and outcomes
+    with a target month at or before a row's issue month enter its interval.
+    """
+    if not 0 <= gamma < 1:
+        raise ValueError(f"the adaptive step gamma must lie in [0, 1), got {gamma!r}")
+    out = table.reset_index(drop=True)
+    month = out["month"].to_numpy(dtype="datetime64[ns]")
+    issue = out["issue"].to_numpy(dtype="datetime64[ns]")
+    obs, med = out["observed"].to_numpy(dtype=float), out["median"].to_numpy(dtype=float)
+    well = out["well"].astype(str).to_numpy()
+    online = month >= pd.Timestamp(start).to_datetime64()
+    for level in levels:
+        score, nominal = conformity_scores(out, level), 1 - level / 100
+        lo, hi = out[f"esp_lo{level}"].to_numpy(dtype=float), out[f"esp_hi{level}"].to_numpy(dtype=float)
+        lower, upper = out[f"lower{level}"].to_numpy(dtype=float).copy(), out[f"upper{level}"].to_numpy(dtype=float).copy()
+        for _, group in out.groupby(["model", "lead"], sort=True):
+            rows = group.index.to_numpy()
+            seen = rows[~np.isnan(obs[rows])]
+            scores = {w: (month[seen[well[seen] == w]], score[seen[well[seen] == w]]) for w in np.unique(well[rows])}
+            rows = rows[online[rows]]
+            miss = nominal
+            for t in np.unique(np.r_[issue[rows], month[rows]]):
+                judged = rows[(month[rows] == t) & ~np.isnan(obs[rows])]  # outcomes known at t
+                if len(judged):
+                    missed = (obs[judged] < lower[judged]) | (obs[judged] > upper[judged])
+                    miss += gamma * (nominal - float(missed.mean()))
+                for r in rows[issue[rows] == t]:
+                    q = _online_q(*scores[well[r]], t, miss, well[r])
+                    lower[r], upper[r] = min(lo[r] - q, med[r]), max(hi[r] + q, med[r])
+        out[f"lower{level}"], out[f"upper{level}"] = lower, upper
+    return out.set_index(table.index)
+
+
+SEASONS = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM", 6: "JJA", 7: "JJA", 8: "JJA",
+           9: "SON", 10: "SON", 11: "SON"}
+
+
+def coverage_by(table: pd.DataFrame, levels, by: str = "year", split: str = "test") -> pd.DataFrame:
+    """Coverage per model, lead and calendar ``year`` or ``season`` (DJF, MAM, JJA, SON) of the target month.
+
+    Over the observed target months of ``split`` of all wells: columns
+    ``model, lead, <by>, coverage<L>..., n``.
+    """
+    if by not in ("year", "season"):
+        raise ValueError(f"coverage by {by!r}: use year or season")
+    rows = table[(table["split"] == split) & table["observed"].notna()]
+    months = pd.DatetimeIndex(rows["month"])
+    key = months.year if by == "year" else months.month.map(SEASONS)
+    scores = _row_scores(rows, levels).assign(model=rows["model"], lead=rows["lead"], **{by: np.asarray(key)})
+    grouped = scores.groupby(["model", "lead", by], sort=True)
+    out = grouped[[f"covered{level}" for level in levels]].mean()
+    out.columns = [f"coverage{level}" for level in levels]
+    return out.assign(n=grouped.size()).reset_index()
+
+
 def interval_score(obs, lower, upper, level: float) -> np.ndarray:
     """Interval score of a central ``level`` % interval (Gneiting & Raftery 2007), per row; lower is better."""
     alpha = 1 - level / 100
@@ -158,16 +266,37 @@ def score_table(table: pd.DataFrame, levels, split: str = "test") -> pd.DataFram
     return pd.DataFrame(out)
 
 
+def skill_against(table: pd.DataFrame, split: str = "test", reference: str = REFERENCE) -> pd.DataFrame:
+    """Per well, model (other than ``reference``) and lead: ``1 - MSE_model / MSE_reference`` of the medians.
+
+    Over the observed target months of ``split`` that both forecast; columns
+    ``well, model, lead, skill, n``; empty when ``reference`` is absent.
+    """
+    rows = table[(table["split"] == split) & table["observed"].notna()]
+    if reference not in set(rows["model"]):
+        return pd.DataFrame(columns=[*KEYS, "skill", "n"])
+    ref = rows[rows["model"] == reference][["well", "lead", "month", "median"]].rename(columns={"median": "ref"})
+    both = rows[rows["model"] != reference].merge(ref, on=["well", "lead", "month"])
+    both = both.assign(e=(both["median"] - both["observed"]) ** 2, r=(both["ref"] - both["observed"]) ** 2)
+    sums = both.groupby(KEYS, sort=True).agg(e=("e", "sum"), r=("r", "sum"), n=("e", "size")).reset_index()
+    skill = 1 - sums["e"] / sums["r"].where(sums["r"] > 0)
+    return sums[KEYS].assign(skill=skill, n=sums["n"])
+
+
 def summary(table: pd.DataFrame, levels, split: str = "test") -> dict:
     """``{split: {"lead<h>": {"coverage80": {model: ...}, ...}}}`` for ``metrics.json``.
 
     Coverage, width and WIS are over all observed target months of all wells
     (coverage is the share of test months covered); ``nse_esp`` is the mean
-    over wells of each well's NSE.
+    over wells of each well's NSE. With target months in ``table``,
+    ``coverage<L>_by_year`` and ``coverage<L>_by_season`` give the coverage
+    per calendar year (``{model: {"2018": ...}}``) and season (``DJF``, ...)
+    of the target month (:func:`coverage_by`).
     """
     rows = table[(table["split"] == split) & table["observed"].notna()]
     rows = rows.join(_row_scores(rows, levels))
     per_well = score_table(table, levels, split)
+    skill = skill_against(table, split)
     out: dict = {}
     for lead, part in rows.groupby("lead", sort=True):
         entry: dict = {}
@@ -176,5 +305,14 @@ def summary(table: pd.DataFrame, levels, split: str = "test") -> dict:
             entry[f"width{level}"] = part.groupby("model")[f"width{level}"].mean()
         entry["wis"] = part.groupby("model")["wis"].mean()
         entry["nse_esp"] = per_well[per_well["lead"] == lead].groupby("model")["nse_esp"].mean()
+        if len(skill):
+            entry[f"skill_esp_vs_{REFERENCE}"] = skill[skill["lead"] == lead].groupby("model")["skill"].mean()
         out[f"lead{int(lead)}"] = {k: {m: round(float(v), 4) for m, v in s.items()} for k, s in entry.items()}
+        if "month" in rows.columns:  # coverage per calendar year and season of the target month
+            for by in ("year", "season"):
+                groups = coverage_by(part, levels, by, split)
+                for level in levels:
+                    out[f"lead{int(lead)}"][f"coverage{level}_by_{by}"] = {
+                        m: {str(k): round(float(v), 4) for k, v in zip(g[by], g[f"coverage{level}"])}
+                        for m, g in groups.groupby("model")}
     return {split: out}

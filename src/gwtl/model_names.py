@@ -11,10 +11,10 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-MODELS = ("tl", "it", "arx", "tfn", "svr", "rf", "persistence", "climatology")
+MODELS = ("tl", "it", "arx", "tfn", "svr", "rf", "damped_persistence", "persistence", "climatology")
 LABELS = {
     "tl": "TL-LSTM", "it": "IT-LSTM", "arx": "ARX (ridge)", "svr": "SVR", "rf": "Random forest",
-    "persistence": "Persistence", "climatology": "Climatology", "pretrain": "Pre-trained (basin)",
+    "persistence": "Persistence", "climatology": "Climatology", "damped_persistence": "Damped persistence", "pretrain": "Pre-trained (basin)",
     "tl_library": "TL-LSTM (library)", "tfn": "TFN (pastas)",
 }
 

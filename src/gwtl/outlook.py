@@ -113,7 +113,8 @@ def largest_falls(outlook: pd.DataFrame, n: int = 10, model: str = "tl", *, leve
     return table.loc[order].rename_axis("well").reset_index()
 
 
-INTERVAL_SCORES = {"wis": "WIS (m)", "nse_esp": "NSE of the ESP median"}
+INTERVAL_SCORES = {"wis": "WIS (m)", "nse_esp": "NSE of the ESP median",
+                   "skill_esp_vs_damped_persistence": "skill vs damped persistence"}
 
 
 def interval_table(metrics: dict, levels=(80, 95), split: str = "test") -> pd.DataFrame:
@@ -121,23 +122,46 @@ def interval_table(metrics: dict, levels=(80, 95), split: str = "test") -> pd.Da
 
     ``metrics`` is ``{split: {"lead<h>": {"coverage80": {model: v}, ...}}}``
     (or its ``split`` part). Columns: coverage (with the nominal level in the
-    name) and mean width per level, WIS and the NSE of the ESP median; index
+    name) and mean width per level, WIS, the NSE of the ESP median and, when
+    the metrics have it, the skill against the damped persistence; index
     ``lead`` and ``model`` (display name).
     """
     tree = metrics.get(split, metrics)
     rows = []
     for key in sorted(tree, key=lambda k: int(k.removeprefix("lead"))):
         entry = tree[key]
-        models = models_in(m for scores in entry.values() for m in scores)
+        models = models_in(m for key, scores in entry.items() if "_by_" not in key for m in scores)
         for model in models:
             row = {"lead": int(key.removeprefix("lead")), "model": label(model)}
             for level in levels:
                 row[f"coverage {level} % (nominal {level / 100:.2f})"] = entry[f"coverage{level}"].get(model, np.nan)
                 row[f"width {level} % (m)"] = entry[f"width{level}"].get(model, np.nan)
             for name, title in INTERVAL_SCORES.items():
-                row[title] = entry.get(name, {}).get(model, np.nan)
+                if name in entry or name in ("wis", "nse_esp"):
+                    row[title] = entry.get(name, {}).get(model, np.nan)
             rows.append(row)
     return pd.DataFrame(rows).set_index(["lead", "model"])
+
+
+def coverage_table(coverage: pd.DataFrame, by: str = "year", level: int = 80, model: str = "tl") -> pd.DataFrame:
+    """``model``'s ``level`` % coverage per year or season (rows) and lead (columns), from ``coverage.csv``."""
+    rows = coverage[(coverage["by"] == by) & (coverage["model"] == model)]
+    table = rows.pivot(index="group", columns="lead", values=f"coverage{level}")
+    table.columns = [f"lead {int(c)}" for c in table.columns]
+    if by == "season":
+        table = table.reindex([s for s in ("DJF", "MAM", "JJA", "SON") if s in table.index])
+    return table.rename_axis(by)
+
+
+def goal_text(coverage: pd.DataFrame, level: int = 80, lo: float = 0.72, hi: float = 0.88, model: str = "tl") -> str:
+    """Whether ``model``'s ``level`` % interval held within ``lo``-``hi`` in every test year at every lead."""
+    years = coverage_table(coverage, "year", level, model)
+    bad = [(year, lead, v) for year, row in years.iterrows() for lead, v in row.items() if not lo <= v <= hi]
+    head = f"{label(model)}'s {level} % interval held within {lo:.2f}–{hi:.2f} of the months "
+    if not bad:
+        return head + "in every test year at every lead."
+    return head + "in every test year at every lead: **no**, not in " + "; ".join(
+        f"{year} at {lead} ({v:.2f})" for year, lead, v in bad) + "."
 
 
 def well_names(wells: pd.DataFrame) -> pd.Series:

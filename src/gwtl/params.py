@@ -25,7 +25,7 @@ from pydantic_core import PydanticCustomError
 
 FORMATS = ("ehyd", "csv")  # data.format
 SOURCES = ("basin", "wells")  # pretrain.source; gwtl.transfer.pretrain_samples
-OUTLOOK_MODELS = ("tl", "it", "arx")  # outlook.models; gwtl.forecast
+OUTLOOK_MODELS = ("tl", "it", "arx", "damped_persistence")  # outlook.models; gwtl.forecast
 FEATURE_NAMES = {"level", "observed", "month_sin", "month_cos"}  # inputs made by gwtl.dataset
 MODEL_PARTS = ("lstm", "head")  # finetune.trainable
 STRATEGY_SOURCES = (*SOURCES, "clusters", "scratch")  # strategies.sources
@@ -336,6 +336,18 @@ class Outlook(_Section):
     intervals: Annotated[list[Annotated[int, Field(gt=0, lt=100)]], Field(min_length=1),
                          AfterValidator(_increasing)] = Field(
         description="must be an increasing list of whole percentages between 0 and 100, e.g. [80, 95]")
+    esp_conditioning: Literal["none", "anomaly"] = Field(
+        description="must be none (ESP traces of random past years) or anomaly (traces start from the issue "
+                    "month's anomaly, see gwtl.esp)")
+    esp_min_autocorrelation: float = Field(
+        ge=0, le=1, allow_inf_nan=False,
+        description="must be a number from 0 to 1: forcings whose training anomaly has at least this lag-1 "
+                    "coefficient are conditioned, e.g. 0.3")
+    calibration: Literal["split", "adaptive"] = Field(
+        description="must be split (conformal on validation) or adaptive (adaptive conformal inference over "
+                    "the test period, see gwtl.intervals)")
+    aci_gamma: float = Field(ge=0, lt=1, allow_inf_nan=False,
+                             description="must be a step size from 0 up to (not including) 1, e.g. 0.05")
 
 
 class Params(_Section):

@@ -139,7 +139,9 @@ def leads_held(medians: Mapping[int, pd.Series], rivals: list[str], leads: list[
 
 
 def rivals_text(nse: Mapping[int, pd.DataFrame], leads: list[int], lead: int, present: list[str]) -> str:
-    """Claim (b): both LSTMs against SVR and Random Forest, ARX, pastas TFN and persistence, by median and per well.
+    """Claim (b): both LSTMs against SVR and Random Forest, ARX, pastas TFN, damped persistence and persistence.
+
+    By median and per well.
 
     ``nse`` maps each lead to :func:`gwtl.summaries.metric_by_well`.
     """
@@ -151,7 +153,7 @@ def rivals_text(nse: Mapping[int, pd.DataFrame], leads: list[int], lead: int, pr
 
     lines = []
     for rivals, name in ((["svr", "rf"], "SVR and Random Forest"), (["arx"], "ARX"), (["tfn"], "the pastas TFN model"),
-                         (["persistence"], "persistence")):
+                         (["damped_persistence"], "damped persistence (no forcing)"), (["persistence"], "persistence")):
         rivals = [m for m in rivals if m in present]
         if not rivals:
             lines.append(f"- **vs {name}:** not scored in this run.")
