@@ -116,3 +116,27 @@ def test_tfn_text_names_the_fits_and_the_wins():
     assert "beats both LSTMs on 1 of 2 wells" in text and "basin signal is 0.30 (all wells: 0.60)" in text
     none = rep.tfn_text(nse, [1, 3], 1, wins.iloc[:0], diagnostics, wells)
     assert none.endswith("At lead 1 it beats both LSTMs on no well.")
+
+
+def test_claims_overview_sets_the_paper_tl_and_the_controls_against_it_with_their_cost():
+    models = ["tl", "basin/head", "scratch/gradual", "it_fixed", "tl"]
+    comparison = pd.DataFrame({"split": "test", "lead": [1, 1, 1, 1, 2], "a": models, "b": ["it"] * 4 + ["arx"],
+                               "mean_a": [0.84, 0.83, 0.80, 0.82, 0.77], "mean_b": [0.83] * 5,
+                               "mean_diff": [0.01, 0.0, -0.03, -0.01, -0.06], "eq_lo": [-0.005, -0.01, -0.06, -0.03, 0],
+                               "eq_hi": [0.015, 0.012, -0.01, 0.01, 0], "equivalence":
+                               ["equivalent", "equivalent", "worse", "inconclusive", "better"]})
+    strat = pd.DataFrame({"strategy": ["basin/head", "basin/gradual", "scratch/gradual", "it_fixed", "it"],
+                          "default": [False, True, False, False, False],
+                          "cpu_s_finetune": [0.3, 2.7, 2.5, 5.3, None], "cpu_s_pretrain": [24.6, 24.6, 0.0, 0.0, None],
+                          "cpu_s_per_well": [0.69, 3.09, 2.5, 5.3, 20.5]})
+    table = rep.claims_overview(comparison, strat)
+    assert len(table) == 4  # the TL-ARX row is not a claim against IT
+    first = table.xs(1, level="lead")
+    assert list(first["verdict (±0.02)"]) == ["equivalent", "equivalent", "worse", "inconclusive"]
+    assert first["CPU s per well"].tolist() == [3.09, 0.69, 2.5, 5.3]  # TL costs what its default row costs
+    assert first["IT / model CPU"].iloc[1] == pytest.approx(20.5 / 0.69)
+    assert first.index[0].startswith("TL (default") and first.index[1].startswith("Paper's TL")
+    text = rep.claims_text(strat, wells=63)
+    # the search over strategies: every row's fine-tuning plus each distinct pre-training shared over the wells
+    assert f"{0.3 + 2.7 + 2.5 + 5.3 + 24.6 / 63:.1f} s of CPU per well" in text and "**not charged**" in text
+    assert rep.claims_overview(comparison[comparison["b"] == "arx"], None).empty

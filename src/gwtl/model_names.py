@@ -16,6 +16,9 @@ LABELS = {
     "tl": "TL-LSTM", "it": "IT-LSTM", "arx": "ARX (ridge)", "svr": "SVR", "rf": "Random forest",
     "persistence": "Persistence", "climatology": "Climatology", "damped_persistence": "Damped persistence", "pretrain": "Pre-trained (basin)",
     "tl_library": "TL-LSTM (library)", "tfn": "TFN (pastas)",
+    "basin/head": "Paper's TL (frozen LSTM, head fine-tuned)",
+    "scratch/gradual": "Control: random initialisation, gradual schedule",
+    "it_fixed": "Control: IT, pre-trained configuration, no search",
 }
 
 

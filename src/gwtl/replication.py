@@ -108,6 +108,61 @@ def tl_it_text(comparison: pd.DataFrame, lead: int) -> str:
     )
 
 
+CLAIMS = ("tl", "basin/head", "scratch/gradual", "it_fixed")  # compared with IT in the claims table
+DEFAULT_NAME = "TL (default: pre-trained initialisation, then every weight fine-tuned)"
+
+
+def claims_overview(comparison: pd.DataFrame, strat: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per candidate of :data:`CLAIMS` and lead: mean test NSE against IT's, the equivalence test, the cost.
+
+    ``comparison`` is ``reports/comparison.csv`` (TL from the common months
+    of every model, the others from the strategies' months,
+    :func:`gwtl.evaluate.strategy_rows`); ``strat`` the strategies table
+    (``cpu_s_per_well`` of each strategy, pre-training shared; the default's
+    row is TL's) or None. The default TL fine-tunes every weight after the
+    head (gradual unfreezing); the paper's TL fine-tunes the head only.
+    """
+    cost = {}
+    if strat is not None:
+        rows = strat.set_index("strategy")
+        cost = rows["cpu_s_per_well"].to_dict()
+        default = rows.index[rows["default"].astype(bool)]
+        if len(default):
+            cost["tl"] = cost[default[0]]
+    records = []
+    for model in CLAIMS:
+        pair = comparison[(comparison["a"] == model) & (comparison["b"] == "it")].sort_values("lead")
+        for r in pair.itertuples():
+            records.append({
+                "model": DEFAULT_NAME if model == "tl" else label(model), "lead": r.lead,
+                "mean NSE": r.mean_a, "mean IT": r.mean_b, "difference": r.mean_diff,
+                f"{1 - 2 * compare.ALPHA / compare.TESTS:.1%} interval": f"{r.eq_lo:+.3f} to {r.eq_hi:+.3f}",
+                "verdict (±0.02)": r.equivalence, "CPU s per well": cost.get(model, float("nan")),
+                "IT / model CPU": cost.get("it", float("nan")) / cost.get(model, float("nan")),
+            })
+    return pd.DataFrame(records).set_index(["model", "lead"]) if records else pd.DataFrame()
+
+
+def claims_text(strat: pd.DataFrame | None, wells: int) -> str:
+    """What the controls are for, and the strategy search that no TL row is charged."""
+    search = ""
+    if strat is not None:
+        rows = strat[strat["strategy"] != "it"]
+        per_well = float(rows["cpu_s_finetune"].sum() + rows["cpu_s_pretrain"].drop_duplicates().sum() / wells)
+        search = (f" The search over strategies that chose the default (the `strategies` stage: every row of its "
+                  f"table on every well) cost {per_well:.1f} s of CPU per well; it is **not charged** to the default "
+                  "above, as the pre-training search is charged to TL but the choice of `finetune.*` is not.")
+    return (
+        "**What the rows mean.** The default TL-LSTM is a pre-trained *initialisation* followed by fine-tuning of "
+        "every weight (gradual unfreezing: the head first, then the LSTM too); the paper's transfer freezes the "
+        "pre-trained LSTM and fine-tunes the head only. Two controls tell what TL's cost ratio against IT means: "
+        "*IT with the pre-trained configuration and no search* separates the cost of IT's per-well search from "
+        "the cost of training, and *a random initialisation trained with the gradual schedule* shows what the "
+        "pre-trained weights add to the default's schedule. Neither control is charged the pre-training search "
+        "whose configuration it borrows." + search
+    )
+
+
 def shared_years_text(comparison: pd.DataFrame, lead: int) -> str:
     """Why the wells are not independent trials, and what the Wilcoxon test and the year bootstrap each say."""
     first = pair_rows(comparison, "tl", "it").loc[lead]
