@@ -24,7 +24,10 @@ the CPU seconds per well.
 Usage (in the background; about 20 min of both cores per seed on the Leibnitzer Feld)::
 
     python benchmarks/bench_seeds.py --project /work/run --seeds 0 1 2 3 4 --work /work/seeds/390 \\
-        --out benchmarks/results/seeds.json
+        --out benchmarks/results/seeds.json [--from-pipeline /work/run]
+
+``--from-pipeline`` takes the seed of params.yaml (0) from a finished ``dvc repro`` of the same params
+instead of running its chain again.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gwtl.compare import equivalence, seed_year_bootstrap, paired_forecasts
+from gwtl.compare import equivalence, paired_forecasts, seed_year_bootstrap
 from gwtl.evaluate import scored_rows
+from gwtl.metrics import nse
 from gwtl.params import load_params
 from gwtl.processed import as_processed
 from gwtl.strategies import IT_FIXED, run_label, variant
@@ -81,11 +85,38 @@ def run_seed(params: dict, data, seed: int, folder: Path) -> None:
         folder / "cost.csv", header=["value"])
 
 
+def import_pipeline(params: dict, project: Path, folder: Path) -> None:
+    """Seed ``params["seed"]`` from a finished ``dvc repro`` of the same params in ``project``, into ``folder``.
+
+    The pipeline's stages run the same functions as :func:`run_seed` (``finetune``: ``tl``; ``it_lstm``:
+    ``it``, whose ``cost.json`` times the search and the members, not the budget curve; ``strategies``:
+    ``basin/head``, ``scratch/gradual``, ``it_fixed``), so its outputs are that seed's chain.
+    """
+    models = project / "models"
+    wells = [str(w) for w in params["basin"]["wells"]]
+    read = lambda path: pd.read_csv(path, dtype={"well": str}, parse_dates=["issue", "month"])
+    tables = [read(models / "finetune" / w / "predictions.csv") for w in wells]
+    tables += [t[t["model"] == "it"] for t in (read(models / "it" / w / "predictions.csv") for w in wells)]
+    strategies = read(models / "strategies" / "predictions.csv")
+    tables.append(strategies[strategies["model"].isin(["basin/head", "scratch/gradual", IT_FIXED])])
+    rows = scored_rows(pd.concat(tables, ignore_index=True), params["split"])
+    cost_of = lambda stage: float(np.mean([json.loads((models / stage / w / "cost.json").read_text())["cpu_s"]
+                                           for w in wells]))
+    by_strategy = pd.read_csv(models / "strategies" / "cost.csv").groupby("strategy")["cpu_s"].mean()
+    cpu = {"pretrain": json.loads((models / "pretrain" / "cost.json").read_text())["cpu_s"], "tl": cost_of("finetune"),
+           **{m: float(by_strategy[m]) for m in ("basin/head", "scratch/gradual", IT_FIXED)}, "it": cost_of("it")}
+    folder.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(folder / "rows.csv.gz", index=False, float_format="%.6g")
+    pd.Series({**cpu, "process_cpu_s": float("nan"), "wells": len(wells), "from": str(project)}).to_csv(
+        folder / "cost.csv", header=["value"])
+
+
 def summarize(work: Path, seeds: list[int], draws: int) -> dict:
     """Means and spreads over seeds, and each candidate against IT, from the seeds' files in ``work``."""
     rows = {s: pd.read_csv(work / f"seed_{s}" / "rows.csv.gz", dtype={"well": str},
                            parse_dates=["month", "issue"]) for s in seeds}
-    costs = {s: pd.read_csv(work / f"seed_{s}" / "cost.csv", index_col=0)["value"] for s in seeds}
+    costs = {s: pd.to_numeric(pd.read_csv(work / f"seed_{s}" / "cost.csv", index_col=0)["value"], errors="coerce")
+             for s in seeds}
     out: dict = {"seeds": seeds, "models": list(MODELS)}
     for split in ("validation", "test"):
         for lead in sorted(rows[seeds[0]]["lead"].unique()):
@@ -94,7 +125,6 @@ def summarize(work: Path, seeds: list[int], draws: int) -> dict:
             for s in seeds:
                 part = rows[s][(rows[s]["split"] == split) & (rows[s]["lead"] == lead)]
                 per_seed[s] = part
-                from gwtl.metrics import nse
                 scores = part.groupby(["model", "well"]).apply(lambda g: nse(g["observed"], g["forecast"]),
                                                                include_groups=False)
                 for model, value in scores.groupby(level="model").mean().items():
@@ -106,13 +136,14 @@ def summarize(work: Path, seeds: list[int], draws: int) -> dict:
                 paired = [paired_forecasts(per_seed[s], a, "it") for s in seeds]
                 boot = seed_year_bootstrap(paired, draws=draws)
                 diffs = [stats[a]["per_seed"][i] - stats["it"]["per_seed"][i] for i in range(len(seeds))]
+                tests = len(CANDIDATES) * rows[seeds[0]]["lead"].nunique()
                 comparisons[f"{a}_vs_it"] = {"mean_diff": float(np.mean(diffs)),
                                             "per_seed_diff": [round(d, 4) for d in diffs],
-                                            **equivalence(boot, tests=len(CANDIDATES) * rows[seeds[0]]["lead"].nunique())}
+                                            **equivalence(boot, tests=tests)}
             out.setdefault(split, {})[f"lead{lead}"] = {"nse_mean": stats, "vs_it": comparisons}
     cost = pd.DataFrame(costs).T
-    out["cpu_s_per_well"] = {m: {"mean": float(cost[m].mean()), "sd": float(cost[m].std(ddof=1)) if len(seeds) > 1 else None}
-                             for m in MODELS}
+    out["cpu_s_per_well"] = {m: {"mean": float(cost[m].mean()),
+                                 "sd": float(cost[m].std(ddof=1)) if len(seeds) > 1 else None} for m in MODELS}
     wells = float(cost["wells"].iloc[0])
     out["cpu_s_per_well"]["pretrain_shared"] = {"mean": float(cost["pretrain"].mean() / wells)}
     return out
@@ -127,12 +158,16 @@ def main(argv=None) -> int:
     parser.add_argument("--basin", help="name under which --out holds the result (default basin.name)")
     parser.add_argument("--draws", type=int, default=2000)
     parser.add_argument("--summarize-only", action="store_true", help="only summarize seeds already run")
+    parser.add_argument("--from-pipeline", type=Path, help="take the seed of params.yaml from this finished "
+                        "`dvc repro` of the same params instead of running it")
     args = parser.parse_args(argv)
     params = load_params(args.project / "params.yaml")
     data = as_processed(args.project / "data" / "processed")
     done = []
     for seed in args.seeds:
         folder = args.work / f"seed_{seed}"
+        if not (folder / "rows.csv.gz").exists() and args.from_pipeline and seed == params["seed"]:
+            import_pipeline(params, args.from_pipeline, folder)
         if not (folder / "rows.csv.gz").exists():
             if args.summarize_only:
                 continue
