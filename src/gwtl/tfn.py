@@ -385,7 +385,7 @@ def _responses(fitted: Fitted) -> dict:
         elif role != "river":
             out["delay_recharge"] = round(mean_delay(sm.rfunc, p), 2)
             if role == RECHARGE:
-                out["evap_factor"] = round(float(p[-1]), 4)
+                out["evap_factor"] = round(float(p[-1]), 4) + 0.0  # + 0.0: no "-0" at the bound f = 0
     residuals = ml.residuals().dropna()
     if len(residuals) > 2:
         years = (residuals.index - residuals.index[0]) / pd.Timedelta("365.25D")
@@ -564,8 +564,8 @@ class Acceptance:
     misses : DataFrame
         The wells that miss the rule on their own (EVP below ``accept_evp``, a
         parameter at a bound, or a failed fit), with what was measured there:
-        ``well, evp, at_bounds, delay_recharge, delay_river, gain_river,
-        resid_trend, noise_alpha, corr_basin, reason``.
+        ``well, evp, reason, at_bounds, delay_recharge, delay_river,
+        gain_river, resid_trend, noise_alpha, corr_basin``.
     """
 
     accept_evp: float
@@ -632,8 +632,8 @@ def acceptance(diagnostics: pd.DataFrame, params: dict, wells: pd.DataFrame | No
         row["corr_basin"] = corr.get(str(r["well"]))
         row["reason"] = "; ".join(reasons)
         rows.append(row)
-    columns = ["well", "evp", "at_bounds", "delay_recharge", "delay_river", "gain_river", "resid_trend",
-               "noise_alpha", "corr_basin", "reason"]
+    columns = ["well", "evp", "reason", "at_bounds", "delay_recharge", "delay_river", "gain_river", "resid_trend",
+               "noise_alpha", "corr_basin"]
     misses = pd.DataFrame(rows, columns=columns)
     share = n_hits / n_params if n_params else float("inf")
     accepted = bool(median >= settings["accept_evp"] and share < settings["accept_bounds"])
