@@ -193,6 +193,11 @@ def test_a_failing_fit_is_reported_not_dropped(params, tmp_path):
     assert set(result.predictions["well"]) == {WELLS[0]}
     config = json.loads((tmp_path / "tfn" / "config.json").read_text())
     assert config["failed"] == [WELLS[1]]
+    # no stage in these forcings (as in the CSV layout): the river is the discharge, and config.json says so
+    assert config["stresses"] == {"precipitation": "recharge", "discharge_211466": "river"}
+    assert config["notes"] and "uses its discharge discharge_211466 instead" in config["notes"][0]
+    accepted = json.loads((tmp_path / "tfn" / "acceptance.json").read_text())
+    assert accepted["misses"][-1]["well"] == WELLS[1] and accepted["misses"][-1]["reason"].startswith("fit failed")
     cost = pd.read_csv(tmp_path / "tfn" / "cost.csv", dtype={"well": str})
     assert list(cost.columns) == ["well", "model", "wall_s", "cpu_s", "trials"] and list(cost["well"]) == WELLS
 

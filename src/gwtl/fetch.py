@@ -445,11 +445,13 @@ def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None
     dict
         The content of ``dest/fetch.json`` plus ``dest``: ``source`` ("mirror" or
         "download"), ``location`` (mirror folder or URL pattern), ``area``,
-        ``area_name``, ``catalogs`` (kind -> origin), ``counts`` (files per kind and
-        missing), ``files`` (kind, hzb, name, listed, file, origin, values, first,
-        last) and ``missing`` (unlisted area wells that were not fetched: no
-        monthly file, an unreadable file, or implausible values by the rules of
-        :mod:`gwtl.plausible`; kind, hzb, name, listed, reason).
+        ``area_name``, ``catalogs`` (kind -> origin), ``counts`` (files per kind,
+        ``stage`` (gauges' water-level files) and missing), ``files`` (kind, hzb,
+        name, listed, file, origin, values, first, last; ``product`` for a
+        water-level file) and ``missing`` (unlisted area wells that were not
+        fetched: no monthly file, an unreadable file, or implausible values by
+        the rules of :mod:`gwtl.plausible`; and listed gauges without a usable
+        water-level file, with ``product``; kind, hzb, name, listed, reason).
 
     Raises
     ------
