@@ -14,7 +14,7 @@ from gwtl.fetch import FetchError, fetch, resolve_source, summary_table
 EXPECTED = {
     "catalog/messstellen_gw.csv", "catalog/messstellen_nlv.csv", "catalog/messstellen_owf.csv",
     "gw/Grundwasserstand-Monatsmittel-336545.csv", "gw/Grundwasserstand-Monatsmittel-310854.csv",
-    "nlv/N-Tagessummen-112300.csv", "owf/Q-Tagesmittel-211466.csv", "fetch.json",
+    "nlv/N-Tagessummen-112300.csv", "owf/Q-Tagesmittel-211466.csv", "owf/W-Tagesmittel-211466.csv", "fetch.json",
 }
 
 
@@ -55,7 +55,7 @@ def test_fetch_from_mirror(ehyd_mirror, tmp_path):
     assert files_in(dest) == EXPECTED
     assert_same_as_mirror(dest, ehyd_mirror)
     assert summary["source"] == "mirror" and summary["location"] == str(ehyd_mirror)
-    assert summary["counts"] == {"gw": 2, "nlv": 1, "owf": 1, "missing": 1}
+    assert summary["counts"] == {"gw": 2, "nlv": 1, "owf": 1, "stage": 1, "missing": 1}
     assert summary["area_name"] == "390 Leibnitzer Feld"
     (missing,) = summary["missing"]
     assert (missing["kind"], missing["hzb"], missing["listed"]) == ("gw", 325415, False)
@@ -67,7 +67,20 @@ def test_fetch_from_mirror(ehyd_mirror, tmp_path):
     assert on_disk == {k: v for k, v in summary.items() if k != "dest"}
     table = summary_table(summary).set_index("kind")
     assert table.loc["gw", ["listed", "unlisted", "missing"]].tolist() == [2, 0, 1]
-    assert table.loc["owf", "listed"] == 1
+    assert table.set_index("product").loc[["Q-Tagesmittel", "W-Tagesmittel"], "listed"].tolist() == [1, 1]
+    stage = next(f for f in summary["files"] if f.get("product") == "W-Tagesmittel")
+    assert (stage["hzb"], stage["values"], stage["first"], stage["last"]) == (211466, 1096, "2004-01-01", "2006-12-31")
+
+
+def test_a_gauge_without_a_stage_file_is_listed_missing_and_the_fetch_goes_on(ehyd_mirror, tmp_path):
+    (ehyd_mirror / "owf" / "W-Tagesmittel-211466.csv").unlink()
+    dest = tmp_path / "data" / "raw"
+    summary = fetch(fetch_params(), dest, source=str(ehyd_mirror))
+    assert files_in(dest) == EXPECTED - {"owf/W-Tagesmittel-211466.csv"}
+    assert summary["counts"] == {"gw": 2, "nlv": 1, "owf": 1, "stage": 0, "missing": 2}
+    stage = next(m for m in summary["missing"] if m.get("product") == "W-Tagesmittel")
+    assert stage["hzb"] == 211466 and "no W-Tagesmittel-211466.csv in the mirror" in stage["reason"]
+    assert "uses the gauge's discharge instead" in stage["reason"]
 
 
 def test_fetch_replaces_previous_data(ehyd_mirror, previous):
@@ -221,13 +234,15 @@ def test_download(ehyd_server, ehyd_mirror, tmp_path):
     assert files_in(dest) == EXPECTED
     assert_same_as_mirror(dest, ehyd_mirror)
     assert summary["source"] == "download"
-    assert summary["counts"] == {"gw": 2, "nlv": 1, "owf": 1, "missing": 1}
+    assert summary["counts"] == {"gw": 2, "nlv": 1, "owf": 1, "stage": 1, "missing": 1}
     well = next(f for f in summary["files"] if f["hzb"] == 336545)
     assert well["origin"].endswith("/gw?id=336545&file=3")  # file=2 is another product
     (missing,) = summary["missing"]
     assert missing["hzb"] == 325415 and "eHYD does not know this station" in missing["reason"]
     assert summary["catalogs"]["gw"] == ehyd_server.catalog_url.format(kind="gw")
     assert ehyd_server.hits("id=336545&file=4") == 0  # stops once the product is found
+    stage = next(f for f in summary["files"] if f.get("product") == "W-Tagesmittel")
+    assert stage["origin"].endswith("/owf?id=211466&file=3")  # the gauge's second product, named by the server
 
 
 def test_download_plain_catalog(ehyd_mirror, tmp_path):

@@ -65,6 +65,12 @@ def test_default_params_are_valid():
         ("outlook.aci_gamma", -0.1, "outlook.aci_gamma"),
         ("tfn.recharge", "linear", "tfn.recharge.*gamma or exponential"),
         ("tfn.river", "fourparam", "tfn.river.*exponential, hantush or gamma"),
+        ("tfn.river_input", "level", "tfn.river_input.*stage .* or discharge"),
+        ("tfn.evaporation", [1.0, 2.0, 3.0], "tfn.evaporation.*3 values, not 12"),
+        ("tfn.evaporation", [1.0] * 11 + [25.0], "tfn.evaporation"),
+        ("tfn.evaporation", [1.0] * 11 + [-0.5], "tfn.evaporation"),
+        ("tfn.accept_evp", 120, "tfn.accept_evp.*between 0 and 100"),
+        ("tfn.accept_bounds", 0, "tfn.accept_bounds"),
     ],
 )
 def test_impossible_params_name_the_key(path, value, words):

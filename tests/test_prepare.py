@@ -255,3 +255,45 @@ def test_real_extract(tmp_path):
     q = read_ehyd(raw / "owf" / "Q-Tagesmittel-211466.csv").values
     assert data.forcings.loc["2005-03-01", "discharge_211466"] == pytest.approx(q["2005-03"].mean())
     assert meta["gauges"][0]["name"] == "Spielfeld"
+    # the river stage: cm above the gauge datum (244.22 m a.s.l. since 1976) -> monthly mean in m a.s.l.
+    w = read_ehyd(raw / "owf" / "W-Tagesmittel-211466.csv").values
+    assert data.forcings.loc["2005-03-01", "stage_211466"] == pytest.approx(244.22 + w["2005-03"].mean() / 100)
+    assert data.forcings["stage_211466"].between(244, 250).all()
+    assert "stage_211466" in [f["name"] for f in meta["forcings"]] and meta["counts"]["stages"] == 1
+
+
+def test_a_change_of_the_gauge_datum_is_not_a_jump_of_the_river(tmp_path):
+    """A new datum from 2005-03-01 on, 1 m higher, with the stage in cm 100 lower: the same water level."""
+    params = base_params()
+    params["basin"].update(wells=[310854, 310862, 336545], rain_stations=[112300], gauges=[211466])
+    params["prepare"].update(start="2005-01", end="2005-06")
+    params["split"] = {"train": ["2005-01", "2005-03"], "validation": ["2005-04", "2005-04"],
+                       "test": ["2005-05", "2005-06"]}
+    raw = shutil.copytree(REAL, tmp_path / "raw")
+    prepare(params, raw, tmp_path / "before")
+    path = raw / "owf" / "W-Tagesmittel-211466.csv"
+    text = path.read_bytes().decode("iso-8859-1")
+    text = text.replace("   21.11.2022              ;00244,07", "   01.03.2005              ;00245,22")
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        stamp, _, value = line.partition(";")
+        if stamp[2:3] == "." and pd.Timestamp(stamp[6:10] + stamp[3:5] + stamp[:2]) >= pd.Timestamp("2005-03-01"):
+            lines[i] = f"{stamp};{int(value) - 100:6d}"
+    path.write_bytes("\n".join(lines).encode("iso-8859-1"))
+    assert read_ehyd(path).meta["datum"] == [("1976-01-01", 244.22), ("2005-03-01", 245.22)]
+    prepare(params, raw, tmp_path / "after")
+    before, after = (load_processed(tmp_path / n).forcings["stage_211466"] for n in ("before", "after"))
+    pd.testing.assert_series_equal(before, after, rtol=1e-12)
+
+
+def test_a_gauge_without_a_stage_file_has_no_stage_and_a_warning(tmp_path):
+    params = base_params()
+    params["basin"].update(wells=[310854, 310862, 336545], rain_stations=[112300], gauges=[211466])
+    params["prepare"].update(start="2005-01", end="2005-06")
+    params["split"] = {"train": ["2005-01", "2005-03"], "validation": ["2005-04", "2005-04"],
+                       "test": ["2005-05", "2005-06"]}
+    raw = shutil.copytree(REAL, tmp_path / "raw")
+    (raw / "owf" / "W-Tagesmittel-211466.csv").unlink()
+    meta = prepare(params, raw, tmp_path / "out")
+    assert list(load_processed(tmp_path / "out").forcings.columns) == ["precipitation", "discharge_211466"]
+    assert any("no W-Tagesmittel file for gauge(s) 211466" in w for w in meta["warnings"])

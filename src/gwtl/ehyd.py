@@ -34,6 +34,9 @@ from .monthly import (PARAM_KEY, Inputs, PrepareError, Station, check_listed, co
 ENCODING = "iso-8859-1"
 GAP = "Lücke"
 PRODUCTS = {"gw": "Grundwasserstand-Monatsmittel", "nlv": "N-Tagessummen", "owf": "Q-Tagesmittel"}
+# A gauge's second product: its daily mean water level (stage), cm above the gauge datum ("Pegelnullpunkt").
+# Optional: fetched and prepared when eHYD has it (column ``stage_<HZB>``, m a.s.l.); no model but the TFN reads it.
+STAGE = "W-Tagesmittel"
 KINDS = {"well": "gw", "rain station": "nlv", "gauge": "owf"}  # kind of a listed series -> eHYD kind
 
 
@@ -50,7 +53,9 @@ class EhydSeries:
     meta : dict
         ``name``, ``hzb`` (int), ``area`` (porous-aquifer area, or ``None``),
         ``unit``, ``lon``/``lat`` (WGS84 decimal degrees, or ``None``),
-        ``elevation`` (m a.s.l., or ``None``) and ``header`` (all raw key/values).
+        ``elevation`` (m a.s.l., or ``None``), ``datum`` (a gauge's datum,
+        "Pegelnullpunkt": ``(YYYY-MM-DD, m a.s.l.)`` from each date on, oldest
+        first; empty for other stations) and ``header`` (all raw key/values).
     values : pandas.Series
         Float values indexed by timestamp; gaps are NaN.
     """
@@ -81,8 +86,8 @@ def bessel_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
     return round(float(x), 6), round(float(y), 6)
 
 
-def _newest_row(lines: list[str], i: int) -> list[str] | None:
-    """The newest dated row of the small ``gültig seit`` table after line ``i``."""
+def _dated_rows(lines: list[str], i: int) -> list[list[str]]:
+    """The dated rows (``DD.MM.YYYY ; value ...``) of the small ``gültig seit`` table after line ``i``."""
     rows = []
     for row in lines[i + 1 : i + 12]:
         cells = [c.strip() for c in row.split(";")]
@@ -90,15 +95,26 @@ def _newest_row(lines: list[str], i: int) -> list[str] | None:
             rows.append(cells)
         elif rows:
             break
+    return rows
+
+
+def _day(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text[6:] + text[3:5] + text[:2])
+
+
+def _newest_row(lines: list[str], i: int) -> list[str] | None:
+    """The newest dated row of the small ``gültig seit`` table after line ``i``."""
+    rows = _dated_rows(lines, i)
     if not rows:
         return None
-    return max(rows, key=lambda c: pd.Timestamp(c[0][6:] + c[0][3:5] + c[0][:2]))
+    return max(rows, key=lambda c: _day(c[0]))
 
 
 def _parse_header(lines: list[str], path: Path) -> dict:
     header: dict[str, str] = {}
     coords: tuple[float, float] | None = None
     elevation = None
+    datum: list[tuple[str, float]] = []
     for i, line in enumerate(lines):
         key, _, rest = line.partition(":")
         key = key.strip()
@@ -113,6 +129,8 @@ def _parse_header(lines: list[str], path: Path) -> dict:
         elif key == "Höhe" and elevation is None:  # precipitation: a dated table
             row = _newest_row(lines, i)
             elevation = _number(row[1]) if row else None
+        elif key == "Pegelnullpunkt" and not datum:  # a gauge: its datum (m a.s.l.) since each date
+            datum = sorted((_day(c[0]).strftime("%Y-%m-%d"), _number(c[1])) for c in _dated_rows(lines, i))
     if "HZB-Nummer" not in header:
         raise EhydFormatError(f"{path}: no 'HZB-Nummer' in the header; is this an eHYD export file?")
     lon, lat = bessel_to_wgs84(*coords) if coords else (None, None)
@@ -126,6 +144,7 @@ def _parse_header(lines: list[str], path: Path) -> dict:
         "lon": lon,
         "lat": lat,
         "elevation": elevation,
+        "datum": datum,
         "header": header,
     }
 
@@ -214,6 +233,38 @@ def data_filename(kind: str, hzb: int | str) -> str:
 def data_path(folder: str | Path, kind: str, hzb: int | str) -> Path:
     """Path of a station's file of ``kind`` (``gw``, ``nlv``, ``owf``) inside an eHYD folder."""
     return Path(folder) / kind / data_filename(kind, hzb)
+
+
+def stage_path(folder: str | Path, hzb: int | str) -> Path:
+    """Path of a gauge's daily water-level file (:data:`STAGE`) inside an eHYD folder."""
+    return Path(folder) / "owf" / f"{STAGE}-{hzb}.csv"
+
+
+def stage_above_sea(series: EhydSeries) -> pd.Series:
+    """A gauge's daily stage (cm above its datum) as a water level in m a.s.l.
+
+    Each value is referred to the datum ("Pegelnullpunkt") valid on its day,
+    so a change of the datum does not show as a jump of the river.
+
+    Raises
+    ------
+    EhydFormatError
+        When the file states no datum, or a value lies before its first date.
+    """
+    datum = series.meta.get("datum") or []
+    where = f"gauge {series.meta['hzb']} ({STAGE})"
+    if not datum:
+        raise EhydFormatError(f"{where}: the header states no 'Pegelnullpunkt' (gauge datum), so the stage cannot "
+                              "be referred to sea level; fetch the original eHYD file again")
+    since = pd.DatetimeIndex([pd.Timestamp(d) for d, _ in datum])
+    heights = np.array([h for _, h in datum], dtype=float)
+    values = series.values
+    at = since.searchsorted(values.index.normalize(), side="right") - 1
+    if (at[values.notna().to_numpy()] < 0).any():
+        raise EhydFormatError(f"{where}: values before the first gauge datum ({since[0]:%Y-%m-%d}); "
+                              "fetch the original eHYD file again")
+    level = heights[np.clip(at, 0, None)] + values.to_numpy(dtype=float) / 100.0
+    return pd.Series(level, index=values.index, name=values.name)
 
 
 def file_area(path: str | Path) -> int | None:
@@ -311,14 +362,51 @@ def _unlisted_area_wells(params: dict, raw: Path, months: pd.DatetimeIndex) -> l
     return out
 
 
-def _forcings(listed: dict[str, list[Station]], params: dict, months: pd.DatetimeIndex) -> pd.DataFrame:
+def _stages(params: dict, raw: Path, months: pd.DatetimeIndex) -> list[Station]:
+    """The monthly stage (m a.s.l.) of each listed gauge whose water-level file ``raw`` holds.
+
+    Same missing-days rule as discharge. A gauge without the file has no stage
+    (eHYD does not publish one for every gauge); its discharge remains.
+    """
+    out = []
+    for hzb in params["basin"]["gauges"]:
+        path = stage_path(raw, hzb)
+        if not path.exists():
+            continue
+        series = read_ehyd(path)
+        daily = stage_above_sea(series)
+        monthly = monthly_from_daily(daily_values(daily, months), "mean", params["prepare"]["max_missing_days"])
+        out.append(Station("gauge", hzb, series.meta, monthly.rename(str(hzb)), coverage(monthly)))
+    return out
+
+
+def _forcings(listed: dict[str, list[Station]], stages: list[Station], params: dict,
+              months: pd.DatetimeIndex) -> pd.DataFrame:
     rain = pd.concat([s.monthly for s in listed["rain station"]], axis=1)
     enough = rain.notna().sum(axis=1) >= params["prepare"]["min_rain_stations"]
     forcings = pd.DataFrame({"precipitation": rain.mean(axis=1).where(enough)}, index=months)
     for s in listed["gauge"]:
         forcings[f"discharge_{s.hzb}"] = s.monthly
+    for s in stages:
+        forcings[f"stage_{s.hzb}"] = s.monthly
     forcings.index.name = "month"
     return forcings
+
+
+def _stage_warnings(params: dict, stages: list[Station]) -> list[str]:
+    """Missing months of each stage (as for a gauge's discharge), and the gauges without a stage file."""
+    out, prep = [], params["prepare"]
+    for s in stages:
+        gone = s.monthly.index[s.monthly.isna()]
+        if len(gone):
+            out.append(f"stage_{s.hzb}: {len(gone)} months missing (no data, or more than "
+                       f"{prep['max_missing_days']} days missing): {months_text(gone, limit=12)}")
+    have = {s.hzb for s in stages}
+    lacking = [h for h in params["basin"]["gauges"] if h not in have]
+    if lacking:
+        out.append(f"stage: no {STAGE} file for gauge(s) {', '.join(map(str, lacking))}: no river stage "
+                   "(the TFN uses their discharge instead)")
+    return out
 
 
 def _rain_warnings(params: dict, forcings: pd.DataFrame) -> list[str]:
@@ -343,7 +431,10 @@ def read_inputs(params: dict, raw: Path, months: pd.DatetimeIndex) -> Inputs:
 
     Checks the files and the coverage of every listed series first
     (:func:`gwtl.monthly.check_listed`). ``forcings.csv`` gets the areal
-    precipitation and the discharge of every gauge; ``meta.json`` the listed
+    precipitation, the discharge of every gauge and, for every gauge whose
+    water-level file is there, its stage ``stage_<HZB>`` (m a.s.l.,
+    :func:`stage_above_sea`, monthly mean with the discharge's missing-days
+    rule; not coverage-checked: no default input reads it); ``meta.json`` the listed
     rain stations and gauges (a gauge without coordinates in its file takes
     those of the catalog) and ``months_without_precipitation``.
 
@@ -357,7 +448,8 @@ def read_inputs(params: dict, raw: Path, months: pd.DatetimeIndex) -> Inputs:
     listed = _read_listed(params, raw, months)
     check_listed(params, listed, lambda s: _data_span(s, raw))
     others = _unlisted_area_wells(params, raw, months)
-    forcings = _forcings(listed, params, months)
+    stages = _stages(params, raw, months)
+    forcings = _forcings(listed, stages, params, months)
     gauge_xy = gauge_coordinates(raw, params["basin"]["gauges"])
     n_rain = len(listed["rain station"])
     return Inputs(
@@ -372,7 +464,10 @@ def read_inputs(params: dict, raw: Path, months: pd.DatetimeIndex) -> Inputs:
                          f"areal precipitation (mm/month), mean of {n_rain} rain stations"),
             *(forcing_meta(f"discharge_{s.hzb}", s.monthly, "mean", "daily",
                            f"discharge (m³/s) at gauge {s.hzb} {s.meta['name']}") for s in listed["gauge"]),
+            *(forcing_meta(f"stage_{s.hzb}", s.monthly, "mean", "daily",
+                           f"river stage (m a.s.l.) at gauge {s.hzb} {s.meta['name']}") for s in stages),
         ],
-        counts={"months_without_precipitation": int(forcings["precipitation"].isna().sum())},
-        warnings=_rain_warnings(params, forcings),
+        counts={"months_without_precipitation": int(forcings["precipitation"].isna().sum()),
+                "stages": len(stages)},
+        warnings=_rain_warnings(params, forcings) + _stage_warnings(params, stages),
     )

@@ -6,6 +6,7 @@
     gw/Grundwasserstand-Monatsmittel-<id>.csv   every well of basin.area
     nlv/N-Tagessummen-<id>.csv                  basin.rain_stations
     owf/Q-Tagesmittel-<id>.csv                  basin.gauges
+    owf/W-Tagesmittel-<id>.csv                  basin.gauges: the river stage, when eHYD has it
     fetch.json                                  what was fetched, from where, what was missing
 
 Files come from a mirror folder (a copy of eHYD files) or from eHYD over HTTP.
@@ -13,6 +14,8 @@ eHYD serves the products of a station as ``...?id=<id>&file=2``, ``file=3``, ...
 the product behind a number varies by station, so the downloader reads each
 response's ``Content-Disposition`` file name and stops at the first response
 without one. Every value is checked by the rules of :mod:`gwtl.plausible`.
+A gauge's water level (:data:`gwtl.ehyd.STAGE`) is fetched the same way but is
+optional: a gauge without one is listed in ``missing`` and the fetch goes on.
 Everything is built in a temporary sibling folder and swapped in at the end
 (:func:`gwtl.atomic.atomic_folder`), so a failed fetch leaves the previous
 ``data/raw`` as it was, and the leftover of a killed one is removed by the next.
@@ -36,10 +39,11 @@ import pandas as pd
 from gwtl import csv_source, plausible
 from gwtl.atomic import atomic_file, atomic_folder, sha256, write_text
 from gwtl.catalog import KIND_NAMES, CatalogError, area_wells, catalog_path, read_catalog
-from gwtl.ehyd import PRODUCTS, EhydFormatError, data_path, read_ehyd
+from gwtl.ehyd import PRODUCTS, STAGE, EhydFormatError, data_path, read_ehyd, stage_path
 
 PARAM_KEYS = {"gw": "basin.wells", "nlv": "basin.rain_stations", "owf": "basin.gauges"}
-PLAUSIBILITY = {"gw": "level", "nlv": "precipitation", "owf": "discharge"}  # rules of gwtl.plausible
+PLAUSIBILITY = {"gw": "level", "nlv": "precipitation", "owf": "discharge",  # rules of gwtl.plausible
+                STAGE: "other"}  # a stage (cm above the gauge datum) may be negative: finite values only
 MIRROR_ENV = "GWTL_EHYD_MIRROR"
 DEFAULT_MIRROR = Path("..") / "shared" / "data" / "ehyd"
 BACKOFF_S = 0.5      # wait before retry k is BACKOFF_S * 2**(k-1)
@@ -115,8 +119,8 @@ class _Mirror:
         self.root = root
         self.location = str(root)
 
-    def path(self, kind: str, hzb: int) -> Path:
-        return data_path(self.root, kind, hzb)
+    def path(self, kind: str, hzb: int, product: str | None = None) -> Path:
+        return stage_path(self.root, hzb) if product == STAGE else data_path(self.root, kind, hzb)
 
     def catalog(self, kind: str, target: Path) -> str:
         source = catalog_path(self.root, kind)
@@ -126,8 +130,8 @@ class _Mirror:
         _copy(source, target)
         return str(source)
 
-    def get(self, kind: str, hzb: int, target: Path) -> str:
-        source = self.path(kind, hzb)
+    def get(self, kind: str, hzb: int, target: Path, product: str | None = None) -> str:
+        source = self.path(kind, hzb, product)
         if not source.is_file():
             raise _Unavailable(f"no {source.name} in the mirror {self.root}")
         try:
@@ -155,7 +159,8 @@ def open_source(params: dict, source: str | None = None) -> _Mirror | _Http:
         pattern), ``catalog(kind, target) -> origin`` and ``get(kind, hzb, target)
         -> origin``, which write one catalog or one data file (the product of
         :data:`gwtl.ehyd.PRODUCTS`) to ``target`` atomically. ``get`` raises
-        :class:`Unavailable` when the source has no such file for the station,
+        :class:`Unavailable` when the source has no such file for the station
+        (``get(..., product=STAGE)`` asks for a gauge's water level instead),
         :class:`Unusable` when the mirror's file cannot be read;
         both raise :class:`FetchError` on failed downloads or a mirror without catalogs.
     """
@@ -233,10 +238,11 @@ class _Http:
             download.unlink(missing_ok=True)
         return url
 
-    def get(self, kind: str, hzb: int, target: Path) -> str:
-        prefix = PRODUCTS[kind] + "-"
+    def get(self, kind: str, hzb: int, target: Path, product: str | None = None) -> str:
+        wanted = product or PRODUCTS[kind]
+        prefix = wanted + "-"
 
-        def product(response) -> str | None:
+        def save_if_wanted(response) -> str | None:
             name = response.headers.get_filename()
             if name and name.startswith(prefix):
                 self._save(response, target)
@@ -245,7 +251,7 @@ class _Http:
         offered = []
         for n in range(2, MAX_FILE_NUMBER + 1):
             url = self.url.format(kind=kind, hzb=hzb, n=n)
-            name = self._request(url, product)
+            name = self._request(url, save_if_wanted)
             if not name:
                 break
             if name.startswith(prefix):
@@ -254,7 +260,7 @@ class _Http:
         if not offered:
             raise _Unavailable(f"eHYD does not know this station: "
                                f"{self.url.format(kind=kind, hzb=hzb, n=2)} names no file")
-        raise _Unavailable(f"eHYD offers no {PRODUCTS[kind]} file for it, only {', '.join(offered)}")
+        raise _Unavailable(f"eHYD offers no {wanted} file for it, only {', '.join(offered)}")
 
 
 def _check_listed(catalogs: dict[str, pd.DataFrame], basin: dict) -> None:
@@ -293,12 +299,13 @@ def _check_mirror(mirror: _Mirror, plan: list[tuple[str, int, bool]]) -> None:
         raise FetchError("\n".join(problems))
 
 
-def implausible(series, kind: str) -> list[str]:
-    """What in the values of an eHYD station of ``kind`` breaks the rules of :mod:`gwtl.plausible` (none: [])."""
-    return plausible.problems(series.values, PLAUSIBILITY[kind], daily=kind != "gw")
+def implausible(series, kind: str, product: str | None = None) -> list[str]:
+    """What in the values of an eHYD station of ``kind`` (or its ``product``) breaks the rules of
+    :mod:`gwtl.plausible` (none: [])."""
+    return plausible.problems(series.values, PLAUSIBILITY[product or kind], daily=kind != "gw")
 
 
-def _validated(path: Path, kind: str, hzb: int, origin: str, fix: str) -> dict:
+def _validated(path: Path, kind: str, hzb: int, origin: str, fix: str, product: str | None = None) -> dict:
     """Parse a fetched file with :func:`read_ehyd` and describe it; ``fix`` says what to do if it is corrupt."""
     try:
         if path.stat().st_size:  # read_ehyd refuses an empty file
@@ -313,7 +320,7 @@ def _validated(path: Path, kind: str, hzb: int, origin: str, fix: str) -> dict:
     if series.meta["hzb"] != hzb:
         raise FetchError(f"{origin}: holds station {series.meta['hzb']}, not {hzb}; "
                          "the source is mislabelled, fetch from another source.")
-    found = implausible(series, kind)
+    found = implausible(series, kind, product)
     if found:
         raise _Unusable(f"the file from {origin} holds {'; and '.join(found)} (rules of gwtl.plausible)",
                         f"correct these values at the source ({fix})")
@@ -371,17 +378,41 @@ def _fetch_into(build: Path, source, basin: dict) -> dict:
             missing.append({**entry, "reason": str(why)})
             continue
         files.append({**entry, "file": f"{kind}/{target.name}", "origin": origin, **described})
-    counts = {kind: sum(f["kind"] == kind for f in files) for kind in PRODUCTS}
+    stages = _fetch_stages(build, source, basin, names["owf"], files, missing)
+    counts = {kind: sum(f["kind"] == kind and f.get("product") != STAGE for f in files) for kind in PRODUCTS}
     return {
         "source": source.mode,
         "location": source.location,
         "area": area,
         "area_name": str(in_area["area_name"].iloc[0]),
         "catalogs": catalog_origin,
-        "counts": {**counts, "missing": len(missing)},
+        "counts": {**counts, "stage": stages, "missing": len(missing)},
         "files": files,
         "missing": missing,
     }
+
+
+def _fetch_stages(build: Path, source, basin: dict, names: pd.Series, files: list, missing: list) -> int:
+    """Fetch the water level (:data:`gwtl.ehyd.STAGE`) of every listed gauge that has one; return how many.
+
+    Optional, unlike the discharge: a gauge whose source has no such file, or
+    whose file is unusable, goes to ``missing`` (with ``product``) and the
+    fetch goes on; a corrupt or mislabelled file still fails.
+    """
+    done = 0
+    for hzb in basin["gauges"]:
+        target = stage_path(build, hzb)
+        entry = {"kind": "owf", "product": STAGE, "hzb": hzb, "name": str(names[hzb]), "listed": True}
+        try:
+            origin = source.get("owf", hzb, target, product=STAGE)
+            described = _validated(target, "owf", hzb, origin, source.fix, product=STAGE)
+        except (_Unavailable, _Unusable) as why:
+            target.unlink(missing_ok=True)
+            missing.append({**entry, "reason": f"{why}; the TFN uses the gauge's discharge instead"})
+            continue
+        files.append({**entry, "file": f"owf/{target.name}", "origin": origin, **described})
+        done += 1
+    return done
 
 
 def _fetch_csv(build: Path, folder: Path, basin: dict) -> dict:
@@ -414,11 +445,13 @@ def fetch(params: dict, dest: str | Path = "data/raw", source: str | None = None
     dict
         The content of ``dest/fetch.json`` plus ``dest``: ``source`` ("mirror" or
         "download"), ``location`` (mirror folder or URL pattern), ``area``,
-        ``area_name``, ``catalogs`` (kind -> origin), ``counts`` (files per kind and
-        missing), ``files`` (kind, hzb, name, listed, file, origin, values, first,
-        last) and ``missing`` (unlisted area wells that were not fetched: no
-        monthly file, an unreadable file, or implausible values by the rules of
-        :mod:`gwtl.plausible`; kind, hzb, name, listed, reason).
+        ``area_name``, ``catalogs`` (kind -> origin), ``counts`` (files per kind,
+        ``stage`` (gauges' water-level files) and missing), ``files`` (kind, hzb,
+        name, listed, file, origin, values, first, last; ``product`` for a
+        water-level file) and ``missing`` (unlisted area wells that were not
+        fetched: no monthly file, an unreadable file, or implausible values by
+        the rules of :mod:`gwtl.plausible`; and listed gauges without a usable
+        water-level file, with ``product``; kind, hzb, name, listed, reason).
 
     Raises
     ------
@@ -500,12 +533,15 @@ def summary_table(summary: dict) -> pd.DataFrame:
     """
     if summary["source"] == "csv":
         return csv_source.summary_table(summary)
-    files = pd.DataFrame(summary["files"], columns=["kind", "listed"]).astype({"listed": bool})
-    missing = pd.DataFrame(summary["missing"], columns=["kind"])
+    files = pd.DataFrame(summary["files"], columns=["kind", "product", "listed"]).astype({"listed": bool})
+    missing = pd.DataFrame(summary["missing"], columns=["kind", "product"])
+    for frame in (files, missing):
+        frame["product"] = frame["product"].astype(object).fillna(frame["kind"].map(PRODUCTS))
     rows = []
-    for kind, product in PRODUCTS.items():
-        mine = files[files["kind"] == kind]
+    for kind, product in [*PRODUCTS.items(), ("owf", STAGE)]:
+        mine = files[(files["kind"] == kind) & (files["product"] == product)]
         rows.append({"kind": kind, "product": product, "source": summary["source"],
                      "listed": int(mine["listed"].sum()), "unlisted": int((~mine["listed"]).sum()),
-                     "missing": int((missing["kind"] == kind).sum()), "location": summary["location"]})
+                     "missing": int(((missing["kind"] == kind) & (missing["product"] == product)).sum()),
+                     "location": summary["location"]})
     return pd.DataFrame(rows)

@@ -303,9 +303,25 @@ class Baselines(_Section):
     arx_lags: int = Field(ge=1, description=AT_LEAST_1)
 
 
+MM_PER_DAY = Annotated[float, Field(ge=0, le=20)]
+TFN_RIVER_INPUTS = ("stage", "discharge")  # tfn.river_input; gwtl.tfn.stress_plan
+
+
+def _twelve_or_none(values: list[float]) -> list[float]:
+    if len(values) not in (0, 12):
+        raise ValueError(f"has {len(values)} values, not 12 (one per calendar month, January first) or none")
+    return values
+
+
 class Tfn(_Section):
     recharge: Literal["gamma", "exponential"] = Field(description="must be gamma or exponential")
     river: Literal["exponential", "hantush", "gamma"] = Field(description="must be exponential, hantush or gamma")
+    river_input: Literal[TFN_RIVER_INPUTS] = Field(
+        description="must be stage (each gauge's water level, stage_<gauge>) or discharge")
+    evaporation: Annotated[list[MM_PER_DAY], AfterValidator(_twelve_or_none)] = Field(
+        description="must be 12 numbers of mm/d between 0 and 20 (January to December), or [] for no evaporation")
+    accept_evp: float = Field(ge=0, le=100, description="must be a percentage between 0 and 100")
+    accept_bounds: float = Field(gt=0, le=1, description="must be a share above 0 and at most 1, e.g. 0.10")
 
 
 class Library(_Section):

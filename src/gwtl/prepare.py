@@ -6,6 +6,7 @@ layout of the eHYD mirror::
     gw/Grundwasserstand-Monatsmittel-<HZB>.csv   monthly mean groundwater level
     nlv/N-Tagessummen-<HZB>.csv                  daily precipitation sums
     owf/Q-Tagesmittel-<HZB>.csv                  daily mean discharge
+    owf/W-Tagesmittel-<HZB>.csv                  optional: daily mean water level (stage), cm
     catalog/messstellen_owf.csv                  optional: gauge coordinates for the report
 
 With ``data.format: csv`` the input is ``<raw>/csv/`` in the CSV layout of
@@ -70,6 +71,14 @@ Precipitation
 Discharge
     Monthly mean of the daily means of each gauge, with the same missing-days
     rule, in column ``discharge_<HZB>``.
+Stage
+    For each gauge whose water-level file ``owf/W-Tagesmittel-<HZB>.csv`` is
+    there (it is optional): the daily stage (cm above the gauge datum) referred
+    to the datum valid on its day, in m a.s.l. (:func:`gwtl.ehyd.stage_above_sea`),
+    and its monthly mean with the discharge's missing-days rule, in column
+    ``stage_<HZB>``. No default input of the LSTMs reads it (they read
+    ``forecast.forcings``); the pastas TFN does (:mod:`gwtl.tfn`). A gauge
+    without the file is named in the warnings.
 
 Everything is written into a temporary folder next to ``out`` that then
 replaces ``out``; a failed run leaves ``out`` as it was.

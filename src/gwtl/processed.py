@@ -11,7 +11,10 @@ Files (all CSV with a ``month`` column of first-of-month dates, ``YYYY-MM-DD``):
     ``n_wells``: how many wells entered the mean that month.
 ``forcings.csv``
     ``precipitation`` (areal monthly sum, mm) and ``discharge_<HZB>`` (monthly
-    mean discharge, m³/s) per gauge.
+    mean discharge, m³/s) per gauge, and ``stage_<HZB>`` (monthly mean water
+    level, m a.s.l.) per gauge whose water-level file eHYD has; a model reads
+    only the columns it is given (``forecast.forcings`` for the LSTMs and
+    baselines).
 ``wells.csv``
     Every well of the aquifer area: ``hzb, name, lon, lat, elevation,
     coverage, listed, reason`` and for listed wells ``train_mean, train_std,
