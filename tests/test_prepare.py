@@ -234,13 +234,19 @@ def test_later_periods_do_not_change_training(tmp_path):
 # --------------------------------------------------------------------------- real extract
 
 
-def test_real_extract(tmp_path):
-    """Three real wells of the Leibnitzer Feld, one of the Grazer Feld, a rain station, Spielfeld (2005-H1)."""
+def real_extract_params() -> dict:
+    """Params of the real extract: three wells of area 390, one rain station, Spielfeld, 2005-H1."""
     params = base_params()
     params["basin"].update(wells=[310854, 310862, 336545], rain_stations=[112300], gauges=[211466])
     params["prepare"].update(start="2005-01", end="2005-06")
     params["split"] = {"train": ["2005-01", "2005-03"], "validation": ["2005-04", "2005-04"],
                        "test": ["2005-05", "2005-06"]}
+    return params
+
+
+def test_real_extract(tmp_path):
+    """Three real wells of the Leibnitzer Feld, one of the Grazer Feld, a rain station, Spielfeld (2005-H1)."""
+    params = real_extract_params()
     raw = shutil.copytree(REAL, tmp_path / "raw")
     meta = prepare(params, raw, tmp_path / "out")
     data = load_processed(tmp_path / "out")
@@ -264,11 +270,7 @@ def test_real_extract(tmp_path):
 
 def test_a_change_of_the_gauge_datum_is_not_a_jump_of_the_river(tmp_path):
     """A new datum from 2005-03-01 on, 1 m higher, with the stage in cm 100 lower: the same water level."""
-    params = base_params()
-    params["basin"].update(wells=[310854, 310862, 336545], rain_stations=[112300], gauges=[211466])
-    params["prepare"].update(start="2005-01", end="2005-06")
-    params["split"] = {"train": ["2005-01", "2005-03"], "validation": ["2005-04", "2005-04"],
-                       "test": ["2005-05", "2005-06"]}
+    params = real_extract_params()
     raw = shutil.copytree(REAL, tmp_path / "raw")
     prepare(params, raw, tmp_path / "before")
     path = raw / "owf" / "W-Tagesmittel-211466.csv"
@@ -287,11 +289,7 @@ def test_a_change_of_the_gauge_datum_is_not_a_jump_of_the_river(tmp_path):
 
 
 def test_a_gauge_without_a_stage_file_has_no_stage_and_a_warning(tmp_path):
-    params = base_params()
-    params["basin"].update(wells=[310854, 310862, 336545], rain_stations=[112300], gauges=[211466])
-    params["prepare"].update(start="2005-01", end="2005-06")
-    params["split"] = {"train": ["2005-01", "2005-03"], "validation": ["2005-04", "2005-04"],
-                       "test": ["2005-05", "2005-06"]}
+    params = real_extract_params()
     raw = shutil.copytree(REAL, tmp_path / "raw")
     (raw / "owf" / "W-Tagesmittel-211466.csv").unlink()
     meta = prepare(params, raw, tmp_path / "out")
