@@ -90,3 +90,9 @@ def test_degenerate_inputs_give_nan():
     assert math.isnan(metrics.rmse([np.nan], [1.0]))
     with pytest.raises(ValueError, match="length"):
         metrics.nse([1.0, 2.0], [1.0])
+
+
+def test_skill_against_a_reference_by_hand():
+    assert metrics.skill(0.25, 1.0) == pytest.approx(0.75)
+    np.testing.assert_allclose(metrics.skill([0.5, 2.0, 1.0], [1.0, 1.0, 0.0]), [0.5, -1.0, np.nan])
+    assert metrics.SKILL_REFERENCE == "damped_persistence"

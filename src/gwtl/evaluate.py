@@ -121,7 +121,7 @@ import pandas as pd
 from .atomic import write_text
 from .compare import comparison_metrics, comparison_table
 from .dataset import period
-from .metrics import NAMES, score
+from .metrics import NAMES, SKILL_REFERENCE as REFERENCE, score, skill
 from .predictions import COLUMNS, SPLITS, read_predictions
 from .processed import listed_flags
 
@@ -175,7 +175,6 @@ IT = "it"
 # fine-tuned on the frozen pre-trained LSTM), a random initialisation with the default's gradual schedule, and
 # IT with the pre-trained configuration and no search.
 CLAIMED = ("basin/head", "scratch/gradual", "it_fixed")
-REFERENCE = "damped_persistence"  # the reference forecast of the skill scores (gwtl.baselines)
 
 
 @dataclass
@@ -401,9 +400,7 @@ def skill_against(results: pd.DataFrame, reference: str = REFERENCE) -> pd.DataF
     ref = results[results["model"] == reference].set_index(keys)["rmse"]
     rows = results[(results["model"] != reference) & (results["well"] != BASIN)]
     mse_ref = ref.reindex(pd.MultiIndex.from_frame(rows[keys])).to_numpy() ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        skill = 1 - rows["rmse"].to_numpy() ** 2 / np.where(mse_ref > 0, mse_ref, np.nan)
-    out = rows[["well", "model", "lead", "split"]].assign(skill=skill)
+    out = rows[["well", "model", "lead", "split"]].assign(skill=skill(rows["rmse"].to_numpy() ** 2, mse_ref))
     return out[~np.isnan(mse_ref)].reset_index(drop=True)
 
 
@@ -424,7 +421,7 @@ def summarize(results: pd.DataFrame, splits, comparison: pd.DataFrame | None = N
     summary = {}
     wells = results[results["well"] != BASIN]
     basin = results[results["well"] == BASIN]
-    skill = skill_against(results) if REFERENCE in set(results["model"]) else None
+    skills = skill_against(results) if REFERENCE in set(results["model"]) else None
     for name in splits:
         summary[name] = {}
         for lead in sorted(results["lead"].unique()):
@@ -435,8 +432,8 @@ def summarize(results: pd.DataFrame, splits, comparison: pd.DataFrame | None = N
                 "kge_median": part["kge"].median(),
                 "rmse_median": part["rmse"].median(),
             }
-            if skill is not None:
-                entry[f"skill_vs_{REFERENCE}"] = (skill[(skill["split"] == name) & (skill["lead"] == lead)]
+            if skills is not None:
+                entry[f"skill_vs_{REFERENCE}"] = (skills[(skills["split"] == name) & (skills["lead"] == lead)]
                                                   .groupby("model")["skill"].mean())
             entry = {k: {m: _clean(float(v)) for m, v in s.items()} for k, s in entry.items()}
             entry["n_wells"] = int(part["well"].nunique().max()) if len(part) else 0

@@ -60,10 +60,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from .metrics import nse
+from .metrics import SKILL_REFERENCE as REFERENCE, nse, skill
 
 KEYS = ["well", "model", "lead"]
-REFERENCE = "damped_persistence"  # the reference of the skill scores: a forecast that reads no forcing
 
 
 def band_quantiles(level: float) -> tuple[float, float]:
@@ -279,8 +278,7 @@ def skill_against(table: pd.DataFrame, split: str = "test", reference: str = REF
     both = rows[rows["model"] != reference].merge(ref, on=["well", "lead", "month"])
     both = both.assign(e=(both["median"] - both["observed"]) ** 2, r=(both["ref"] - both["observed"]) ** 2)
     sums = both.groupby(KEYS, sort=True).agg(e=("e", "sum"), r=("r", "sum"), n=("e", "size")).reset_index()
-    skill = 1 - sums["e"] / sums["r"].where(sums["r"] > 0)
-    return sums[KEYS].assign(skill=skill, n=sums["n"])
+    return sums[KEYS].assign(skill=skill(sums["e"].to_numpy(), sums["r"].to_numpy()), n=sums["n"])
 
 
 def summary(table: pd.DataFrame, levels, split: str = "test") -> dict:
@@ -296,7 +294,7 @@ def summary(table: pd.DataFrame, levels, split: str = "test") -> dict:
     rows = table[(table["split"] == split) & table["observed"].notna()]
     rows = rows.join(_row_scores(rows, levels))
     per_well = score_table(table, levels, split)
-    skill = skill_against(table, split)
+    skills = skill_against(table, split)
     out: dict = {}
     for lead, part in rows.groupby("lead", sort=True):
         entry: dict = {}
@@ -305,8 +303,8 @@ def summary(table: pd.DataFrame, levels, split: str = "test") -> dict:
             entry[f"width{level}"] = part.groupby("model")[f"width{level}"].mean()
         entry["wis"] = part.groupby("model")["wis"].mean()
         entry["nse_esp"] = per_well[per_well["lead"] == lead].groupby("model")["nse_esp"].mean()
-        if len(skill):
-            entry[f"skill_esp_vs_{REFERENCE}"] = skill[skill["lead"] == lead].groupby("model")["skill"].mean()
+        if len(skills):
+            entry[f"skill_esp_vs_{REFERENCE}"] = skills[skills["lead"] == lead].groupby("model")["skill"].mean()
         out[f"lead{int(lead)}"] = {k: {m: round(float(v), 4) for m, v in s.items()} for k, s in entry.items()}
         if "month" in rows.columns:  # coverage per calendar year and season of the target month
             for by in ("year", "season"):

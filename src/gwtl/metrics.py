@@ -23,6 +23,9 @@ by zero (a constant observed or forecast series), the score is NaN.
     The squared Pearson correlation (not the NSE).
 ``bias``
     ``mean(fc) - mean(obs)``.
+``skill``
+    ``1 - MSE / MSE_reference`` against a reference forecast, by default
+    :data:`SKILL_REFERENCE` (the damped-anomaly persistence).
 ``persistence_index``
     ``1 - SSE / SSE_persistence``, where the persistence forecast is the last
     observed level at the issue month; pairs where it is NaN are ignored too.
@@ -33,6 +36,8 @@ from __future__ import annotations
 import numpy as np
 
 NAMES = ("nse", "kge", "rmse", "mae", "r2", "bias", "pi")
+# The reference of the skill scores: the damped-anomaly persistence of gwtl.baselines, a forecast that reads no forcing.
+SKILL_REFERENCE = "damped_persistence"
 
 
 def _pairs(*arrays) -> tuple[np.ndarray, ...]:
@@ -102,6 +107,16 @@ def persistence_index(obs, fc, persistence) -> float:
     if len(o) < 1:
         return float("nan")
     return 1.0 - _ratio(np.sum((o - f) ** 2), np.sum((o - p) ** 2))
+
+
+def skill(mse, mse_reference):
+    """Skill against a reference forecast, ``1 - MSE / MSE_reference``; NaN where the reference's MSE is 0 or NaN.
+
+    Works on numbers and arrays alike (the callers pass per-well MSEs).
+    """
+    mse, mse_reference = np.asarray(mse, dtype=float), np.asarray(mse_reference, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1 - mse / np.where(mse_reference > 0, mse_reference, np.nan)
 
 
 def score(obs, fc, persistence) -> dict:
