@@ -109,3 +109,13 @@ def test_coverage_text_says_how_often_the_intervals_held(held, how):
     text = go.coverage_text(table, SCORES, pd.DataFrame({"n": [47, 47]}), errors, [80])
     assert f"{how} than the 81.2% the rule gives with 47 validation months; per well 70%–90%." in text
     assert "lead 2: 0.200 on validation, 0.100 on test" in text
+
+
+def test_coverage_text_of_adaptive_intervals_names_the_nominal_aim_not_the_validation_rule():
+    table = pd.DataFrame({"coverage 80 % (nominal 0.80)": [0.81, 0.80]},
+                         index=pd.MultiIndex.from_tuples([(1, "TL-LSTM"), (2, "TL-LSTM")], names=["lead", "model"]))
+    errors = pd.DataFrame({"validation": [0.1, 0.2], "test": [0.05, 0.1]}, index=[1, 2])
+    text = go.coverage_text(table, SCORES, pd.DataFrame({"n": [47, 47]}), errors, [80], "adaptive")
+    assert "about as often than the 80.0% the adaptive rule aims at" in text
+    assert "validation months" not in text.split("**How:**")[0] and "learned online" in text
+    assert "wider than the test errors need" not in text

@@ -224,24 +224,35 @@ def pick_text(why: str, well: str, name: str, scores: pd.DataFrame) -> str:
 
 
 def coverage_text(table: pd.DataFrame, scores: pd.DataFrame, calibration: pd.DataFrame, errors: pd.DataFrame,
-                  levels) -> str:
+                  levels, method: str = "split") -> str:
     """How often TL's intervals held on test against what the conformal rule gives, and why.
 
     ``table`` is :func:`interval_table`, ``scores`` and ``calibration`` those
     of the forecast stage, ``errors`` :func:`gwtl.intervals.error_by_split` of
-    the TL hindcast. The intervals held more (less) often than the rule's
-    coverage when every lead's coverage is above it by more than 0.01 (below
-    the nominal level by more than 0.01).
+    the TL hindcast, ``method`` ``outlook.calibration``. The intervals held
+    more (less) often than the rule's coverage when every lead's coverage is
+    above it by more than 0.01 (below the nominal level by more than 0.01).
+    The rule's coverage is the split-conformal one of the validation months;
+    the adaptive rule (:func:`gwtl.intervals.adaptive`) aims at the nominal level.
     """
     tl, n = table.xs(label("tl"), level="model"), int(calibration["n"].median())
     lines = []
     for L in levels:
         held, wells = tl[f"coverage {L} % (nominal {L / 100:.2f})"], scores.query("model == 'tl'")[f"coverage{L}"]
-        aim = expected_coverage(n, L)
+        aim = expected_coverage(n, L) if method == "split" else L / 100
+        rule = (f"the rule gives with {n} validation months" if method == "split"
+                else "the adaptive rule aims at")
         how = "more often" if held.min() > aim + 0.01 else "less often" if held.max() < L / 100 - 0.01 else "about as often"
         lines.append(f"- **{L} %:** held in {held.min():.1%}–{held.max():.1%} of the test months (over the leads), {how} "
-                     f"than the {aim:.1%} the rule gives with {n} validation months; per well {wells.min():.0%}–{wells.max():.0%}.")
-    lines.append("- **Why:** the mean absolute error of the TL median (m) was " + "; ".join(
-        f"lead {lead}: {r['validation']:.3f} on validation, {r['test']:.3f} on test" for lead, r in errors.iterrows())
-        + ". Intervals sized on the validation errors are wider than the test errors need where those are smaller.")
+                     f"than the {aim:.1%} {rule}; per well {wells.min():.0%}–{wells.max():.0%}.")
+    errors_text = "; ".join(f"lead {lead}: {r['validation']:.3f} on validation, {r['test']:.3f} on test"
+                            for lead, r in errors.iterrows())
+    if method == "split":
+        lines.append(f"- **Why:** the mean absolute error of the TL median (m) was {errors_text}. Intervals sized on "
+                     "the validation errors are wider than the test errors need where those are smaller.")
+    else:
+        lines.append(f"- **How:** the mean absolute error of the TL median (m) was {errors_text}. The validation "
+                     "months only start the intervals; over the test period each month's miss rate is learned online "
+                     "from the intervals already judged, so the average holds even where the test errors differ from "
+                     "validation's, while a year with errors unlike the months before it can still miss (below).")
     return "TL-LSTM's intervals on test:\n\n" + "\n".join(lines)
