@@ -53,7 +53,7 @@ COLORS = {
     "tfn": "#e377c2", "damped_persistence": "#393b79",
 }
 MARKERS = {"tl": "o", "it": "s", "arx": "D", "svr": "v", "rf": "^", "persistence": "x", "climatology": "+",
-           "tl_library": "P", "tfn": "*", "damped_persistence": "1"}
+           "tl_library": "P", "tfn": "*", "damped_persistence": "h"}
 COST_MODELS = ("tl", "tl_library", "it", "arx", "tfn", "svr", "rf")  # the points of nse_vs_cost (and every it_<k>)
 NSE_FLOOR = -1.0  # NSE axes are cut here; values below are drawn at the floor and counted
 
