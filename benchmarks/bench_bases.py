@@ -4,17 +4,17 @@ For every listed well the TL ensemble is fine-tuned twice, with identical
 settings and seeds (``0 .. ensemble.members - 1``):
 
 ``bases``  member ``i`` from base ``i`` (today's rule, as
-           :func:`gwtl.transfer.finetune_well`: ``bases[i % len(bases)]``);
+           :func:`gwtl.transfer.finetune.finetune_well`: ``bases[i % len(bases)]``);
 ``base0``  every member from base 0 (the best pre-training trial).
 
-Both ensembles are the members' median (:func:`gwtl.transfer._ensemble`) and
+Both ensembles are the members' median (:func:`gwtl.transfer.finetune._ensemble`) and
 are scored by NSE per well, lead and split (validation and test) on the same
 rows. Nothing is chosen on the test period: the two variants are fixed in
 advance and test is only reported. Per lead and split the script prints the
 mean and median over wells of both, the difference ``bases - base0``, the
 wells where ``bases`` wins, the two-sided paired Wilcoxon p-value over wells
 and the 95 % interval of the mean difference under a bootstrap over calendar
-years (:func:`gwtl.compare.compare_pair`), plus the CPU seconds of each
+years (:func:`gwtl.evaluation.compare.compare_pair`), plus the CPU seconds of each
 variant. It also gives the mean NSE of the single members, which tells
 whether a difference comes from better members or from a more diverse
 ensemble.
@@ -23,12 +23,12 @@ The fine-tuning settings are ``finetune`` of the project's params.yaml
 (``trainable``, ``lr``, ``lstm_lr``, ``gradual``); ``--strategy head`` or
 ``--strategy gradual`` (``all``: LSTM and head together) overrides
 ``trainable`` and ``gradual`` as the strategies stage does
-(:data:`gwtl.strategies.FINETUNE`).
+(:data:`gwtl.transfer.strategies.FINETUNE`).
 
 The project folder is only read. The pre-trained model is first copied to the
 output folder (a running ``dvc repro`` may rewrite it; reading is retried),
 so all wells use the same bases. Wells run in worker processes
-(:func:`gwtl.parallel.map_in_processes`), one torch thread each.
+(:func:`gwtl.pipeline.parallel.map_in_processes`), one torch thread each.
 
 Outputs in ``--out`` (``<tag>`` = ``<strategy>`` or ``--tag``):
 ``bases_<tag>.csv`` (the summary table), ``bases_<tag>_wells.csv`` (NSE per
@@ -58,15 +58,15 @@ import pandas as pd
 import torch
 import yaml
 
-from gwtl.compare import compare_pair
-from gwtl.metrics import nse
-from gwtl.parallel import map_in_processes
+from gwtl.data.predictions import prediction_table
+from gwtl.data.processed import load_processed
+from gwtl.evaluation.compare import compare_pair
+from gwtl.evaluation.metrics import nse
+from gwtl.models.train import fit_members, predict, set_threads, split_rows
 from gwtl.params import load_params
-from gwtl.predictions import prediction_table
-from gwtl.processed import load_processed
-from gwtl.strategies import FINETUNE
-from gwtl.train import fit_members, predict, set_threads, split_rows
-from gwtl.transfer import _ensemble, align_features, load_bases, well_samples
+from gwtl.pipeline.parallel import map_in_processes
+from gwtl.transfer.finetune import _ensemble, align_features, load_bases, well_samples
+from gwtl.transfer.strategies import FINETUNE
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ("bases", "base0")  # a: member i from base i; b: every member from base 0
@@ -153,7 +153,7 @@ def _well(task: tuple) -> dict:
 
 
 def summary(predictions: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
-    """Per split and lead: :func:`gwtl.compare.compare_pair` of ``bases`` against ``base0`` and member NSE."""
+    """Per split and lead: :func:`gwtl.evaluation.compare.compare_pair` of ``bases`` against ``base0`` and member NSE."""
     records = []
     for (split, lead), part in predictions[predictions["split"].isin(SPLITS)].groupby(["split", "lead"]):
         m = members[(members["split"] == split) & (members["lead"] == lead)]

@@ -5,11 +5,11 @@ optimizer steps per second of three kinds of training, each at 1, 5 and 63 model
 per batch, against today's training of the same models one at a time:
 
 * ``tl_head``: fine-tuning the head on a frozen LSTM (the TL-LSTM's first phase).
-  One at a time: :func:`gwtl.train.fit` with a frozen LSTM; together:
-  :func:`gwtl.train.fit_members`, which stacks the heads of all members into one
+  One at a time: :func:`gwtl.models.train.fit` with a frozen LSTM; together:
+  :func:`gwtl.models.train.fit_members`, which stacks the heads of all members into one
   tensor (what the finetune stage uses).
 * ``tl_lstm``: fine-tuning LSTM and head (the second phase of gradual unfreezing) of
-  the chosen basin configuration. One at a time: :func:`gwtl.train.fit` with
+  the chosen basin configuration. One at a time: :func:`gwtl.models.train.fit` with
   ``nn.LSTM``; together: :class:`StackedLSTM`, a candidate that holds the weights of
   K same-shaped models in stacked tensors and runs them with batched matrix
   products (``torch.func.vmap`` cannot batch ``nn.LSTM``).
@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gwtl.model import LSTMForecaster, set_trainable
-from gwtl.train import fit, fit_members, set_threads
+from gwtl.models.lstm import LSTMForecaster, set_trainable
+from gwtl.models.train import fit, fit_members, set_threads
 
 LEADS = [1, 2, 3]
 FEATURES = 3
@@ -61,7 +61,7 @@ def data(rows: int, window: int, seed: int) -> tuple[tuple, tuple]:
 class StackedLSTM(torch.nn.Module):
     """K LSTM forecasters of one shape as stacked tensors (the candidate of this benchmark).
 
-    Same layout as :class:`gwtl.model.LSTMForecaster` without dropout: lead ``h``
+    Same layout as :class:`gwtl.models.lstm.LSTMForecaster` without dropout: lead ``h``
     reads the state of its target month through row ``h`` of the head.
     """
 

@@ -38,14 +38,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from gwtl.compare import paired_wells
-from gwtl.fetch import fetch
-from gwtl.metrics import nse
+from gwtl.data.prepare import prepare
+from gwtl.data.processed import load_processed
+from gwtl.evaluation.compare import paired_wells
+from gwtl.evaluation.metrics import nse
 from gwtl.params import load_params
-from gwtl.parallel import map_in_processes
-from gwtl.prepare import prepare
-from gwtl.processed import load_processed
-from gwtl.transfer import run_finetune, run_pretrain
+from gwtl.pipeline.parallel import map_in_processes
+from gwtl.sources.fetch import fetch
+from gwtl.transfer.finetune import run_finetune, run_pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN, SULM, LASSNITZ = 211466, 211458, 211441

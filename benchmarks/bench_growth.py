@@ -84,8 +84,8 @@ GROUPS = {
 
 def real_basin() -> tuple[list, pd.DataFrame]:
     """The default basin's listed wells (monthly, with their headers) and forcings, read from the mirror."""
-    from gwtl import ehyd
-    from gwtl.monthly import month_index
+    from gwtl.sources import ehyd
+    from gwtl.data.monthly import month_index
 
     params = project_params()
     months = month_index(params["prepare"]["start"], params["prepare"]["end"])

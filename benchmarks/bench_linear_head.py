@@ -1,6 +1,6 @@
 """Benchmark a closed-form (ridge) head on the frozen pre-trained bases against the gradient-trained head.
 
-The head of :class:`gwtl.model.LSTMForecaster` is linear in the frozen LSTM's states,
+The head of :class:`gwtl.models.lstm.LSTMForecaster` is linear in the frozen LSTM's states,
 so head-only fine-tuning is a least-squares problem per lead. This script fits it in
 closed form (ridge regression with an intercept on the training rows, the penalty
 chosen per member and lead on the validation loss from a fixed grid) and compares it,
@@ -30,13 +30,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gwtl.dataset import well_samples
+from gwtl.data.predictions import prediction_table, read_predictions
+from gwtl.data.processed import as_processed
+from gwtl.data.samples import well_samples
+from gwtl.evaluation.metrics import nse
+from gwtl.models.train import _tensors, set_threads, split_rows
 from gwtl.params import as_params
-from gwtl.predictions import prediction_table, read_predictions
-from gwtl.processed import as_processed
-from gwtl.train import _tensors, set_threads, split_rows
-from gwtl.metrics import nse
-from gwtl.transfer import _ensemble, align_features, finetune_well, load_bases
+from gwtl.transfer.finetune import _ensemble, align_features, finetune_well, load_bases
 from results_json import show_and_save
 
 #: Ridge penalties tried (on standardized targets and raw LSTM states in [-1, 1]).
@@ -47,7 +47,7 @@ def nse_by_well(table: pd.DataFrame, splits=("validation", "test")) -> pd.DataFr
     """NSE per well (rows), columns ``nse_<split>_lead<h>``, rounded to 3 decimals.
 
     A measurement outside the pipeline, so it scores the test period too
-    (:func:`gwtl.transfer.nse_by_well`, for the training stages' reports, does
+    (:func:`gwtl.transfer.finetune.nse_by_well`, for the training stages' reports, does
     not); this is the computation that function made when the results in
     ``benchmarks/results/linear_head*.json`` were measured.
     """

@@ -1,7 +1,7 @@
-"""Start-up cost of ``python -m gwtl.notebook``: fresh kernels vs the warm kernel pool.
+"""Start-up cost of ``python -m gwtl.pipeline.notebook``: fresh kernels vs the warm kernel pool.
 
 Runs a notebook that imports torch (with ``torch._dynamo``, which ``torch.optim`` and
-``gwtl.train`` load), pandas, matplotlib and optuna ``--runs`` times in a row, first with
+``gwtl.models.train`` load), pandas, matplotlib and optuna ``--runs`` times in a row, first with
 ``GWTL_WARM_KERNELS=0`` (a fresh kernel each run), then with the pool (the first warm run
 finds no server, runs cold and starts one). Prints the mean seconds per run and the
 start-up overhead (wall time minus the time papermill recorded for the notebook's cells)
@@ -72,7 +72,7 @@ def run_series(folder: Path, warm: bool, runs: int, gap: float) -> dict:
         output = folder / ("warm" if warm else "cold") / f"run{i}.ipynb"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "gwtl.notebook", "bench.ipynb", str(output),
+        subprocess.run([sys.executable, "-m", "gwtl.pipeline.notebook", "bench.ipynb", str(output),
                         "--quiet"], cwd=folder, env=env, check=True,
                        stderr=subprocess.DEVNULL)
         walls.append(time.perf_counter() - start)
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             cold = run_series(folder, warm=False, runs=args.runs, gap=args.gap)
             warm = run_series(folder, warm=True, runs=args.runs, gap=args.gap)
         finally:
-            subprocess.run([sys.executable, "-m", "gwtl.kernel_pool", "stop"], cwd=folder,
+            subprocess.run([sys.executable, "-m", "gwtl.pipeline.kernel_pool", "stop"], cwd=folder,
                            stdout=subprocess.DEVNULL)
     figures = {
         "notebook": IMPORTS, "runs": args.runs, "work_products": args.work, "gap": args.gap,

@@ -2,7 +2,7 @@
 
 The report stage (``figures``) grew faster than the wells in ``bench_growth.py``
 (53 s of CPU at 200 wells, 252 s at 500). At 63 wells most of its figure time goes to
-``test_hydrographs``, one panel per well (``gwtl.figures.hydrograph_figure``). This
+``test_hydrographs``, one panel per well (``gwtl.report.figures.hydrograph_figure``). This
 script draws and saves that figure from an up-to-date project's outputs with the wells
 copied ``k`` times under new ids (``k`` = 1, 2, 4: 63, 126 and 252 wells on the
 Leibnitzer Feld), once with this checkout's ``src`` and once with ``--old-src`` (e.g.
@@ -30,10 +30,10 @@ CHILD = r"""
 import json, sys, tempfile, time
 from pathlib import Path
 import pandas as pd
-from gwtl.figures import hydrograph_figure
 from gwtl.params import load_params
-from gwtl.report_figures import _save, metric_by_well
-from gwtl.report_inputs import load_inputs
+from gwtl.report.figures import hydrograph_figure
+from gwtl.report.inputs import load_inputs
+from gwtl.report.replication_figures import _save, metric_by_well
 
 copies = int(sys.argv[1])
 params = load_params("params.yaml")

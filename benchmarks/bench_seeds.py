@@ -4,7 +4,7 @@ One seed of params.yaml's ``seed`` fixes the pre-training search and its bases,
 the fine-tuning of the TL members, every well's IT search and members and the
 controls. This script reruns that chain once per seed on a project's prepared
 data (``data/processed``) and scores, per seed, on the months every model
-forecasts (:func:`gwtl.evaluate.scored_rows`):
+forecasts (:func:`gwtl.evaluation.evaluate.scored_rows`):
 
 ``tl``              the default TL-LSTM (``pretrain.source`` with ``finetune.*``);
 ``basin/head``      the paper's TL: only the head fine-tuned on the frozen pre-trained LSTM;
@@ -18,7 +18,7 @@ files exist is not run again, so the script resumes after a stop. Then it
 writes, under the basin's name in ``--out`` (other basins' entries are kept):
 ``seeds``; per split and lead and model the mean and standard deviation over
 seeds of the basin-mean NSE; per candidate against IT the seed-and-year
-bootstrap and the equivalence verdict (:func:`gwtl.compare.equivalence`), and
+bootstrap and the equivalence verdict (:func:`gwtl.evaluation.compare.equivalence`), and
 the CPU seconds per well.
 
 Usage (in the background; about 20 min of both cores per seed on the Leibnitzer Feld)::
@@ -42,13 +42,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gwtl.compare import equivalence, paired_forecasts, seed_year_bootstrap
-from gwtl.evaluate import scored_rows
-from gwtl.metrics import nse
+from gwtl.data.processed import as_processed
+from gwtl.evaluation.compare import equivalence, paired_forecasts, seed_year_bootstrap
+from gwtl.evaluation.evaluate import scored_rows
+from gwtl.evaluation.metrics import nse
 from gwtl.params import load_params
-from gwtl.processed import as_processed
-from gwtl.strategies import IT_FIXED, run_label, variant
-from gwtl.transfer import run_it_all, run_pretrain
+from gwtl.transfer.finetune import run_it_all, run_pretrain
+from gwtl.transfer.strategies import IT_FIXED, run_label, variant
 
 CANDIDATES = ("tl", "basin/head", IT_FIXED, "scratch/gradual")
 MODELS = (*CANDIDATES, "it")

@@ -8,7 +8,7 @@ Measures, in one process (compute only: no interpreter or notebook start-up):
 * the IT-LSTM (tuning and members) of a few wells;
 
 and compares the median validation/test NSE of TL and IT at the first and the
-largest lead with the ridge ARX baseline on the same wells (``gwtl.baselines``)
+largest lead with the ridge ARX baseline on the same wells (``gwtl.models.baselines``)
 and with the reference figures of the project brief. Targets on the 2-core
 development machine: fine-tuning one well <= 3 s CPU, pre-training plus all
 fine-tunings <= 300 s, TL at least 20 times cheaper than IT per well.
@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gwtl.metrics import nse
+from gwtl.data.processed import load_processed
+from gwtl.evaluation.metrics import nse
+from gwtl.models.train import set_threads, split_rows
+from gwtl.models.tune import train_config
 from gwtl.params import load_params
-from gwtl.processed import load_processed
-from gwtl.train import set_threads, split_rows
-from gwtl.transfer import run_finetune, run_it, run_pretrain, well_samples
-from gwtl.tune import train_config
+from gwtl.transfer.finetune import run_finetune, run_it, run_pretrain, well_samples
 
 BRIEF_ARX_TEST = {1: 0.84, 3: 0.73}  # ridge ARX, median test NSE over 63 wells, from the brief
 TARGETS = {"tl_cpu_s_per_well": 3.0, "pretrain_plus_all_tl_s": 300.0, "it_over_tl": 20.0}
@@ -74,9 +74,9 @@ def skill(tables: list[pd.DataFrame], leads: list[int]) -> dict:
 
 
 def arx_skill(params: dict, data, wells: list[str], leads: list[int]) -> dict | None:
-    """The ridge ARX baseline of :mod:`gwtl.baselines` on ``wells`` (None if it is not available)."""
+    """The ridge ARX baseline of :mod:`gwtl.models.baselines` on ``wells`` (None if it is not available)."""
     try:
-        from gwtl.baselines import run_well
+        from gwtl.models.baselines import run_well
     except ImportError:
         return None
     tables = [run_well(w, data, params, models=("arx",))[0] for w in wells]

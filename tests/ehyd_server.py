@@ -53,7 +53,7 @@ def build_mirror(folder: Path) -> Path:
 
 
 def fetch_params(server: EhydServer | None = None, source: str = "download", **data) -> dict:
-    """``data`` and ``basin`` parameters for :func:`gwtl.fetch.fetch` on the test mirror."""
+    """``data`` and ``basin`` parameters for :func:`gwtl.sources.fetch.fetch` on the test mirror."""
     settings = {"source": source, "url": "http://127.0.0.1:9/unused?{kind}{hzb}{n}",
                 "catalog_url": "http://127.0.0.1:9/unused?{kind}", "timeout_s": 2, "retries": 2}
     if server is not None:

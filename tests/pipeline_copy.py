@@ -109,7 +109,7 @@ def pipeline_env(mirror: Path | None = MIRROR) -> dict[str, str]:
 
 def stop_kernel_pool(project: Path, env: dict[str, str]) -> None:
     """Stop the warm kernel pool server of ``project`` (it would idle for two minutes)."""
-    subprocess.run([sys.executable, "-m", "gwtl.kernel_pool", "stop"], cwd=project, env=env,
+    subprocess.run([sys.executable, "-m", "gwtl.pipeline.kernel_pool", "stop"], cwd=project, env=env,
                    capture_output=True)
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gwtl.data.processed import Processed
 from gwtl.params import load_params
-from gwtl.processed import Processed
 
 ROOT = Path(__file__).resolve().parents[1]
 WELLS = [900001, 900002, 900003]
@@ -70,7 +70,7 @@ def tiny_params(wells: list[int] = WELLS) -> dict:
 
 
 def write_folder(data: Processed, folder: Path) -> Path:
-    """``data`` as a prepared-data folder (the files of :mod:`gwtl.processed`)."""
+    """``data`` as a prepared-data folder (the files of :mod:`gwtl.data.processed`)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("levels", "basin", "forcings"):
         getattr(data, name).to_csv(folder / f"{name}.csv", date_format="%Y-%m-%d")

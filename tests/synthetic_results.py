@@ -4,7 +4,7 @@
 writes: ``params.yaml``, ``data/processed/wells.csv``, per-well and baseline
 predictions tables, the pretrain history and config, ``reports/results.csv``,
 ``reports/comparison.csv``, ``reports/cost.csv`` and ``metrics.json`` (the
-last four made by :mod:`gwtl.evaluate` from the synthetic forecasts and
+last four made by :mod:`gwtl.evaluation.evaluate` from the synthetic forecasts and
 costs). Levels are seasonal plus a shared basin signal plus a well's own
 noise; forecasts are the observations plus noise whose size depends on model,
 lead and (for TL) the well's correlation with the basin signal, so that the
@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from gwtl import evaluate
-from gwtl.compare import comparison_table
-from gwtl.predictions import COLUMNS, write_predictions
+from gwtl.data.predictions import COLUMNS, write_predictions
+from gwtl.evaluation import evaluate
+from gwtl.evaluation.compare import comparison_table
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("arx", "svr", "rf", "persistence", "climatology")
@@ -62,7 +62,7 @@ def _predictions(series: pd.Series, model: str, well: str, leads: list[int], spl
 
 def _own_cost(wells: list[str], baselines, budgets, trials: int, library: bool,
               rng: np.random.Generator) -> pd.DataFrame:
-    """Own cost rows as :func:`gwtl.evaluate.load_costs` returns them (CPU about 1.8 x wall)."""
+    """Own cost rows as :func:`gwtl.evaluation.evaluate.load_costs` returns them (CPU about 1.8 x wall)."""
     rows = [{"well": "basin", "model": "pretrain", "wall_s": 1500.0, "cpu_s": 2700.0}]
     if library:
         rows.append({"well": "basin", "model": "pretrain_library", "wall_s": 1000.0, "cpu_s": 1800.0})

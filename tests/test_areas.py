@@ -1,4 +1,4 @@
-"""gwtl.areas without DVC: the -S overrides of ``gwtl basin --queue`` and the summary of ``gwtl areas``.
+"""gwtl.pipeline.area_experiments without DVC: the -S overrides of ``gwtl basin --queue`` and the summary of ``gwtl areas``.
 
 The summary is tested on real ``dvc exp show --json`` outputs (tests/data/exp_show_areas.json, trimmed)
 and on synthetic ones; the queue against DVC itself in tests/test_basin_queue.py.
@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from gwtl.areas import (AreasError, area_rows, areas_csv, areas_text, check_sets, exp_show, hydra_value, parse_sets,
+from gwtl.pipeline.area_experiments import (AreasError, area_rows, areas_csv, areas_text, check_sets, exp_show, hydra_value, parse_sets,
                         queue_overrides, used_names)
-from gwtl.basin import BasinChoice, basin_params_text
+from gwtl.sources.station_choice import BasinChoice, basin_params_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOWS = json.loads((ROOT / "tests" / "data" / "exp_show_areas.json").read_text(encoding="utf-8"))
@@ -243,6 +243,6 @@ def test_summary_does_not_change_its_input():
 
 
 def test_listing_without_dvc_on_path_names_dvc_and_the_fix(monkeypatch, tmp_path):
-    monkeypatch.setattr("gwtl.areas.shutil.which", lambda tool: None)
+    monkeypatch.setattr("gwtl.pipeline.area_experiments.shutil.which", lambda tool: None)
     with pytest.raises(AreasError, match=r"runs `dvc exp show`, but `dvc` is not on PATH; activate the project's"):
         exp_show(tmp_path)

@@ -1,8 +1,8 @@
-"""Output folders are replaced whole or not at all (gwtl.atomic)."""
+"""Output folders are replaced whole or not at all (gwtl.pipeline.atomic)."""
 
 import pytest
 
-from gwtl.atomic import atomic_folder
+from gwtl.pipeline.atomic import atomic_folder
 
 
 def test_a_failed_write_keeps_the_old_folder_and_leaves_nothing(tmp_path):
@@ -28,7 +28,7 @@ def test_the_next_write_removes_what_a_killed_write_left(tmp_path):
 
 
 def test_a_file_is_replaced_whole_keeping_its_mode_or_not_at_all(tmp_path):
-    from gwtl.atomic import atomic_file, write_text
+    from gwtl.pipeline.atomic import atomic_file, write_text
 
     out = tmp_path / "sub" / "metrics.json"
     assert write_text(out, "old\r\n") == out and out.read_bytes() == b"old\r\n"

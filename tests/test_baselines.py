@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from gwtl import baselines
-from gwtl.dataset import Samples
-from gwtl.metrics import nse
-from gwtl.predictions import COLUMNS, read_predictions
-from gwtl.processed import Processed
+from gwtl.data.predictions import COLUMNS, read_predictions
+from gwtl.data.processed import Processed
+from gwtl.data.samples import Samples
+from gwtl.evaluation.metrics import nse
+from gwtl.models import baselines
 
 from synthetic import write_folder
 

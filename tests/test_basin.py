@@ -21,12 +21,12 @@ import yaml
 from ehyd_files import write_ehyd, write_gauge, write_rain, write_well
 from ehyd_server import EhydServer
 
-import gwtl.fetch as fetch_module
-from gwtl.basin import BasinError, basin_params_text, choose_basin, write_basin
-from gwtl.cli import main
-from gwtl.fetch import fetch
+import gwtl.sources.fetch as fetch_module
+from gwtl.data.prepare import prepare
 from gwtl.params import load_params
-from gwtl.prepare import prepare
+from gwtl.pipeline.cli import main
+from gwtl.sources.fetch import fetch
+from gwtl.sources.station_choice import BasinError, basin_params_text, choose_basin, write_basin
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("GWTL_EHYD_MIRROR", ROOT.parent / "shared" / "data" / "ehyd"))
@@ -373,5 +373,5 @@ def test_a_well_with_implausible_values_is_left_out_with_the_rule(fake_mirror):
     params["prepare"]["min_wells"] = 2  # the fake area has three good wells; this leaves two
     choice = choose_basin(params, 999)
     reason = choice.wells.set_index("hzb").at[900002, "reason"]
-    assert reason.startswith("implausible values (rules of gwtl.plausible):") and "-9999" in reason
+    assert reason.startswith("implausible values (rules of gwtl.sources.plausible):") and "-9999" in reason
     assert 900002 not in choice.basin["wells"]

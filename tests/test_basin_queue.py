@@ -17,8 +17,8 @@ import pytest
 from pipeline_copy import copy_project
 from test_basin import FAKE_BASIN, build_fake_area, fake_params_text
 
-from gwtl.areas import exp_show
-from gwtl.cli import main
+from gwtl.pipeline.area_experiments import exp_show
+from gwtl.pipeline.cli import main
 
 GIT = ["git", "-c", "user.name=gwtl tests", "-c", "user.email=tests@gwtl.invalid"]
 

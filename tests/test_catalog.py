@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gwtl.catalog import CatalogError, area_wells, catalog_path, read_catalog, stations_near
-from gwtl.ehyd import read_ehyd
+from gwtl.sources.catalog import CatalogError, area_wells, catalog_path, read_catalog, stations_near
+from gwtl.sources.ehyd import read_ehyd
 
 
 @pytest.fixture

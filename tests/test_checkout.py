@@ -1,4 +1,4 @@
-"""Stage commands run the code of the checkout they run in (gwtl.checkout), as in a queued DVC experiment."""
+"""Stage commands run the code of the checkout they run in (gwtl.pipeline.checkout_src), as in a queued DVC experiment."""
 
 import os
 import shutil
@@ -9,15 +9,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gwtl import checkout
+from gwtl.pipeline import checkout_src
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 
 
 def test_the_project_folder_runs_its_own_code(tmp_path):
-    assert checkout.imports_elsewhere(SRC.parent) is None  # the installed gwtl is this checkout's
-    assert checkout.imports_elsewhere(tmp_path) is None  # not a checkout: nothing to do
+    assert checkout_src.imports_elsewhere(SRC.parent) is None  # the installed gwtl is this checkout's
+    assert checkout_src.imports_elsewhere(tmp_path) is None  # not a checkout: nothing to do
 
 
 @pytest.fixture
@@ -30,12 +30,12 @@ def copy(tmp_path) -> Path:
 
 
 def env_without_pythonpath(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", checkout.MARK)}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", checkout_src.MARK)}
     return env | extra
 
 
 def test_a_copy_is_seen_as_another_checkout(copy):
-    assert checkout.imports_elsewhere(copy) == (copy / "src").resolve()
+    assert checkout_src.imports_elsewhere(copy) == (copy / "src").resolve()
 
 
 def test_the_command_line_reruns_on_the_copys_code(copy):
@@ -53,10 +53,10 @@ def test_a_stage_notebook_and_its_kernel_run_the_copys_code(copy, warm):
     nbformat.write(nb, copy / "probe.ipynb")
     env = env_without_pythonpath(GWTL_WARM_KERNELS=warm)
     try:
-        done = subprocess.run([sys.executable, "-m", "gwtl.notebook", "probe.ipynb", "out.ipynb"], cwd=copy,
+        done = subprocess.run([sys.executable, "-m", "gwtl.pipeline.notebook", "probe.ipynb", "out.ipynb"], cwd=copy,
                               env=env, capture_output=True, text=True, timeout=240)
     finally:
-        subprocess.run([sys.executable, "-m", "gwtl.kernel_pool", "stop"], cwd=copy, env=env, capture_output=True)
+        subprocess.run([sys.executable, "-m", "gwtl.pipeline.kernel_pool", "stop"], cwd=copy, env=env, capture_output=True)
     assert done.returncode == 0, done.stderr[-2000:]
     printed = "".join(out.get("text", "") for cell in nbformat.read(copy / "out.ipynb", 4).cells
                       for out in cell.get("outputs", []))

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwtl import compare
-from gwtl.metrics import nse
+from gwtl.evaluation import compare
+from gwtl.evaluation.metrics import nse
 
 YEARS = list(range(2016, 2022))
 MONTHS = pd.date_range("2016-01-01", "2021-12-01", freq="MS")

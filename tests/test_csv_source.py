@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from gwtl.csv_source import aggregation
-from gwtl.dataset import make_samples
-from gwtl.fetch import FetchError, fetch, summary_table
+from gwtl.data.monthly import PrepareError, month_index
+from gwtl.data.prepare import prepare
+from gwtl.data.processed import load_processed
+from gwtl.data.samples import make_samples
 from gwtl.params import validate
-from gwtl.monthly import PrepareError, month_index
-from gwtl.prepare import prepare
-from gwtl.processed import load_processed
+from gwtl.sources.csv_source import aggregation
+from gwtl.sources.fetch import FetchError, fetch, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
 WELLS = [101, 102, 103, 104, 105]  # 105 has daily levels, the others monthly
@@ -204,7 +204,7 @@ def test_monthly_forcings_are_used_as_given(layout, tmp_path):
 def test_rules_of_the_layout():
     assert [aggregation(n) for n in ("precipitation", "Rain", "rainfall", "evaporation_sum", "temperature",
                                      "discharge")] == ["sum", "sum", "sum", "sum", "mean", "mean"]
-    # daily or monthly: gwtl.monthly.is_daily (test_monthly.py)
+    # daily or monthly: gwtl.data.monthly.is_daily (test_monthly.py)
 
 
 # --------------------------------------------------------------------------- errors

@@ -1,9 +1,9 @@
-"""Text and tables of the data report (gwtl.data_report)."""
+"""Text and tables of the data report (gwtl.report.data_text)."""
 
 import pandas as pd
 from IPython.display import Markdown
 
-from gwtl import data_report as dr
+from gwtl.report import data_text as dr
 
 STATION = {"hzb": 1, "name": "R", "lon": 15.5, "lat": 46.8, "elevation": 300.0, "coverage": 0.9, "months_missing": 2}
 META = {

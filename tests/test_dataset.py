@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from gwtl.dataset import make_samples, well_samples
-from gwtl.model import LSTMForecaster
-from gwtl.predictions import prediction_table
-from gwtl.train import predict
+from gwtl.data.predictions import prediction_table
+from gwtl.data.samples import make_samples, well_samples
+from gwtl.models.lstm import LSTMForecaster
+from gwtl.models.train import predict
 
 from synthetic import WELLS, synthetic_processed, tiny_params
 

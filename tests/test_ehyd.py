@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from ehyd_files import write_well
 
-from gwtl.ehyd import EhydFormatError, area_well_files, data_path, file_area, read_ehyd
+from gwtl.sources.ehyd import EhydFormatError, area_well_files, data_path, file_area, read_ehyd
 
 GW = "gw/Grundwasserstand-Monatsmittel-336545.csv"
 NLV = "nlv/N-Tagessummen-112300.csv"

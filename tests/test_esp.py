@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwtl.dataset import make_samples
-from gwtl.esp import anomalies, anomaly_persistence, esp_inputs, forecast_samples, scaled_forcings, trace_years
+from gwtl.data.samples import make_samples
+from gwtl.forecast.esp import anomalies, anomaly_persistence, esp_inputs, forecast_samples, scaled_forcings, trace_years
 
 TRAIN = ["1990-01", "2000-12"]
 MONTHS = pd.date_range("1990-01-01", "2005-12-01", freq="MS")

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwtl import compare, evaluate
-from gwtl.predictions import COLUMNS, write_predictions
+from gwtl.data.predictions import COLUMNS, write_predictions
+from gwtl.evaluation import compare
+from gwtl.evaluation import evaluate
 
 PARAMS = {
     "split": {"train": ["1990-01", "2010-12"], "validation": ["2011-01", "2015-12"], "test": ["2016-01", "2021-12"]},

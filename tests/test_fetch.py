@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import gwtl.fetch as fetch_module
+import gwtl.sources.fetch as fetch_module
 from ehyd_server import EhydServer, fetch_params
-from gwtl.fetch import FetchError, fetch, resolve_source, summary_table
+from gwtl.sources.fetch import FetchError, fetch, resolve_source, summary_table
 
 EXPECTED = {
     "catalog/messstellen_gw.csv", "catalog/messstellen_nlv.csv", "catalog/messstellen_owf.csv",

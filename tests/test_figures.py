@@ -13,10 +13,12 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from gwtl import figures, report_figures, report_inputs  # noqa: E402
-from gwtl import outlook as go  # noqa: E402
-from gwtl import summaries as gs  # noqa: E402
 from gwtl.params import validate  # noqa: E402
+from gwtl.report import figures  # noqa: E402
+from gwtl.report import replication_figures  # noqa: E402
+from gwtl.report import inputs as report_inputs  # noqa: E402
+from gwtl.report import forecast_text as go  # noqa: E402
+from gwtl.report import summaries as gs  # noqa: E402
 from synthetic_results import COST, LEVEL, WELLS, synthetic_outlook, write_synthetic  # noqa: E402
 
 PNGS = ["well_map", "nse_by_well", "nse_boxplots", "test_hydrographs", "observed_vs_forecast",
@@ -36,7 +38,7 @@ def _params(paths: dict) -> dict:
 def synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
     paths = write_synthetic(root, n_wells=3, baselines=("arx",), library=True)
-    written = report_figures.make_figures(_params(paths), **_kwargs(paths), out=root / "figures", plots=root / "plots")
+    written = replication_figures.make_figures(_params(paths), **_kwargs(paths), out=root / "figures", plots=root / "plots")
     return root, paths, written
 
 
@@ -88,7 +90,7 @@ def test_missing_input_names_file_and_stage(tmp_path):
     paths["cost"].unlink()
     paths["comparison"].unlink()
     with pytest.raises(FileNotFoundError) as error:
-        report_figures.make_figures(_params(paths), **_kwargs(paths), out=tmp_path / "f", plots=tmp_path / "p")
+        replication_figures.make_figures(_params(paths), **_kwargs(paths), out=tmp_path / "f", plots=tmp_path / "p")
     message = str(error.value)
     assert "it/900002/predictions.csv (stage it_lstm)" in message
     assert "cost.csv (stage evaluate)" in message
@@ -161,7 +163,7 @@ def test_styled_tables_show_scores_counts_and_p_values_readably():
 
 
 def test_strategies_figure_marks_the_default_and_draws_one_panel_per_lead():
-    from gwtl.figures import strategies_figure
+    from gwtl.report.figures import strategies_figure
 
     rows = []
     for name, source, ft, default in (("basin/head", "basin", "head", False), ("basin/gradual", "basin", "gradual", True),
@@ -300,7 +302,7 @@ def test_data_report_figures():
 def test_captioned_shows_a_written_figure_and_its_caption(tmp_path):
     fig = Figure(figsize=(2, 2))
     fig.add_subplot().plot([0, 1])
-    path = report_figures._save(fig, tmp_path / "f.png")
+    path = replication_figures._save(fig, tmp_path / "f.png")
     image, caption = figures.captioned(path, "A caption.")
     assert image.data[:4] == b"\x89PNG" and caption.data == "*A caption.*"
 

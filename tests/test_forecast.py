@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwtl import baselines
-from gwtl.dataset import make_samples, well_samples
-from gwtl.forecast import arx_forecaster, lstm_forecaster, run_forecast
-from gwtl.predictions import read_predictions
-from gwtl.train import set_threads
-from gwtl.transfer import run_finetune_all, run_it_all, run_pretrain
+from gwtl.data.predictions import read_predictions
+from gwtl.data.samples import make_samples, well_samples
+from gwtl.forecast.outlook import arx_forecaster, lstm_forecaster, run_forecast
+from gwtl.models import baselines
+from gwtl.models.train import set_threads
+from gwtl.transfer.finetune import run_finetune_all, run_it_all, run_pretrain
 
 from synthetic import WELLS, synthetic_processed, tiny_params, write_folder
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwtl.intervals import (adaptive, apply, band_quantiles, calibrate, conformal_quantile, coverage_by, error_by_split,
+from gwtl.forecast.intervals import (adaptive, apply, band_quantiles, calibrate, conformal_quantile, coverage_by, error_by_split,
                             expected_coverage,
                             interval_score, score_table, summary, weighted_interval_score)
 

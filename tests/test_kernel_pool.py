@@ -16,9 +16,10 @@ import time
 import nbformat
 import pytest
 
-from gwtl import kernel_pool, kernel_server
-from gwtl.notebook import main
-from gwtl.notebook_run import run_notebook
+from gwtl.pipeline import kernel_pool
+from gwtl.pipeline import kernel_server
+from gwtl.pipeline.notebook import main
+from gwtl.pipeline.notebook_run import run_notebook
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the pool needs Unix sockets")
 START_SERVER = kernel_pool.start_server  # some tests replace it by a recorder
@@ -98,7 +99,7 @@ PROBE = [
     "print(os.getcwd(), sys.path, sys.argv[0], sys.argv[1], sys.argv[3:], sys.orig_argv[-1])",
     "print(json.dumps({k: v for k, v in os.environ.items() if k != 'JPY_PARENT_PID'}, "
     "sort_keys=True))",
-    # torch._dynamo, which gwtl.train imports, brings sympy's warning filter
+    # torch._dynamo, which gwtl.models.train imports, brings sympy's warning filter
     "import torch, torch._dynamo, numpy as np, pandas as pd, optuna\n"
     "print(torch.manual_seed(0) and torch.rand(3), torch.get_num_threads())\n"
     "print(np.random.default_rng(0).random(), pd.__version__, len(warnings.filters))",
@@ -256,7 +257,7 @@ def test_kernel_is_killed_when_its_caller_goes_away(pool, tmp_path):
 
 def test_cli_status_without_server(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "gwtl.kernel_pool", "status"],
+    result = subprocess.run([sys.executable, "-m", "gwtl.pipeline.kernel_pool", "status"],
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "null"
 

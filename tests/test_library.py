@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-from gwtl.dataset import well_samples
-from gwtl.library import (build_library, choose_members, cluster_wells, library_choices, merge_small,
+from gwtl.data.samples import well_samples
+from gwtl.transfer.model_library import (build_library, choose_members, cluster_wells, library_choices, merge_small,
                           read_library, run_finetune_library)
-from gwtl.model import build_model
-from gwtl.predictions import COLUMNS, read_predictions
-from gwtl.processed import Processed
-from gwtl.train import set_threads
-from gwtl.transfer import align_features, load_members, run_finetune, run_pretrain
+from gwtl.data.predictions import COLUMNS, read_predictions
+from gwtl.data.processed import Processed
+from gwtl.models.lstm import build_model
+from gwtl.models.train import set_threads
+from gwtl.transfer.finetune import align_features, load_members, run_finetune, run_pretrain
 
 from synthetic import GAUGE, synthetic_processed, tiny_params
 
@@ -214,9 +214,9 @@ def test_external_models_that_do_not_fit_fail_clearly(tmp_path):
 
 
 def test_evaluate_and_figures_show_the_library_when_present(tmp_path):
-    from gwtl.evaluate import inputs_under
-    from gwtl.figures import library_figure
-    from gwtl.summaries import library_comparison
+    from gwtl.evaluation.evaluate import inputs_under
+    from gwtl.report.figures import library_figure
+    from gwtl.report.summaries import library_comparison
 
     assert not any("tl_library" in p for p in inputs_under(tmp_path)["predictions"])
     (tmp_path / "tl_library").mkdir()

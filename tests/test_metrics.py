@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from gwtl import metrics
+from gwtl.evaluation import metrics
 
 OBS = [1.0, 2.0, 3.0, 4.0]
 FC = [1.5, 2.0, 2.5, 4.0]

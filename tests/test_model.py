@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gwtl.model import LSTMForecaster, build_model, count_trainable, set_trainable
+from gwtl.models.lstm import LSTMForecaster, build_model, count_trainable, set_trainable
 
 
 def model(layers=1, dropout=0.0, leads=(1, 2, 3)):

@@ -1,8 +1,8 @@
-"""Model names, report order and IT-LSTM trial budgets (gwtl.model_names)."""
+"""Model names, report order and IT-LSTM trial budgets (gwtl.report.model_names)."""
 
 import pandas as pd
 
-from gwtl import model_names
+from gwtl.report import model_names
 
 
 def test_models_in_keeps_it_budgets_after_it():

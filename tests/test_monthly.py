@@ -1,4 +1,4 @@
-"""The monthly rules of gwtl.monthly: months, daily to monthly, coverage, gap filling."""
+"""The monthly rules of gwtl.data.monthly: months, daily to monthly, coverage, gap filling."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from ehyd_files import write_rain
 
-from gwtl.ehyd import read_ehyd
-from gwtl.monthly import (
+from gwtl.sources.ehyd import read_ehyd
+from gwtl.data.monthly import (
     PrepareError,
     Station,
     check_listed,

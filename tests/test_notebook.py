@@ -4,8 +4,10 @@ command lines (unknown -p, an output that is the source or not a notebook) are r
 import nbformat
 import pytest
 
-from gwtl import kernel_pool, notebook, notebook_run
-from gwtl.notebook import main
+from gwtl.pipeline import kernel_pool
+from gwtl.pipeline import notebook
+from gwtl.pipeline import notebook_run
+from gwtl.pipeline.notebook import main
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +137,7 @@ def test_the_html_report_shows_text_tables_and_figures_but_no_code(tmp_path):
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("x = 1")
     params.metadata["tags"] = ["parameters"]
-    figure = ("from matplotlib.figure import Figure\nfrom gwtl.figures import as_image\n"
+    figure = ("from matplotlib.figure import Figure\nfrom gwtl.report.figures import as_image\n"
               "fig = Figure(figsize=(2, 2)); fig.add_subplot().plot([0, x]); as_image(fig)")
     nb.cells = [nbformat.v4.new_markdown_cell("# A title\n\nSome text."), params,
                 nbformat.v4.new_code_cell("secret_variable_name = 41 + x\nprint('answer', secret_variable_name)"),

@@ -1,9 +1,9 @@
-"""Tables and text of the forecast report (gwtl.outlook)."""
+"""Tables and text of the forecast report (gwtl.report.forecast_text)."""
 
 import pandas as pd
 import pytest
 
-from gwtl import outlook as go
+from gwtl.report import forecast_text as go
 from synthetic_results import WELLS, synthetic_outlook
 
 

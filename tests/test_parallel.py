@@ -1,4 +1,4 @@
-"""gwtl.parallel: the same results, in order, on local processes and on a Dask
+"""gwtl.pipeline.parallel: the same results, in order, on local processes and on a Dask
 cluster (a LocalCluster on 127.0.0.1 started here), the first error raised, and
 a clear error, before any work, when the scheduler named by GWTL_DASK_SCHEDULER
 cannot be reached or its workers run several threads."""
@@ -14,8 +14,8 @@ import dask
 import pytest
 from dask import distributed
 
-from gwtl.baselines import run_baselines
-from gwtl.parallel import SCHEDULER, map_in_processes
+from gwtl.models.baselines import run_baselines
+from gwtl.pipeline.parallel import SCHEDULER, map_in_processes
 
 from synthetic import synthetic_processed, tiny_params, write_folder
 
@@ -71,7 +71,7 @@ def test_multithreaded_workers_are_refused(monkeypatch):
 
 def test_local_engine_does_not_import_dask(monkeypatch):
     monkeypatch.delenv(SCHEDULER, raising=False)
-    code = ("import sys, math; from gwtl.parallel import map_in_processes; "
+    code = ("import sys, math; from gwtl.pipeline.parallel import map_in_processes; "
             "assert list(map_in_processes(math.sqrt, [4.0, 9.0], 2)) == [2.0, 3.0]; "
             "assert 'dask' not in sys.modules and 'distributed' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

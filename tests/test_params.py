@@ -259,7 +259,7 @@ def test_invalid_yaml_is_a_params_error(tmp_path):
 
 
 def test_check_params_writes_the_same_file_for_any_valid_params(tmp_path, capsys):
-    from gwtl.cli import main
+    from gwtl.pipeline.cli import main
 
     path, out = tmp_path / "params.yaml", tmp_path / "data" / "params.ok"
     path.write_text((ROOT / "params.yaml").read_text())

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwtl.plausible import problems
+from gwtl.sources.plausible import problems
 
 MONTHS = pd.date_range("1990-01-01", "2021-12-01", freq="MS")
 DAYS = pd.date_range("2000-01-01", "2003-12-31", freq="D")

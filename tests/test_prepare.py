@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from ehyd_files import write_gauge, write_rain, write_well
 
-from gwtl.ehyd import read_ehyd
-from gwtl.monthly import PrepareError, month_index
-from gwtl.prepare import prepare
-from gwtl.processed import load_processed
+from gwtl.data.monthly import PrepareError, month_index
+from gwtl.data.prepare import prepare
+from gwtl.data.processed import load_processed
+from gwtl.sources.ehyd import read_ehyd
 
 REAL = Path(__file__).parent / "data" / "prepare"
 WELLS = [300001, 300002, 300003, 300004]

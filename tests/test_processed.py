@@ -1,9 +1,9 @@
-"""The prepared data set (gwtl.processed): reading it and the one check of which wells it holds."""
+"""The prepared data set (gwtl.data.processed): reading it and the one check of which wells it holds."""
 
 import pandas as pd
 import pytest
 
-from gwtl.processed import listed_flags, load_processed, require_wells
+from gwtl.data.processed import listed_flags, load_processed, require_wells
 
 from synthetic import WELLS, synthetic_processed, tiny_params, write_folder
 

@@ -128,7 +128,7 @@ def _proc(pid: int) -> tuple[int, str] | None:
 
 
 def stage_processes(project: Path) -> dict[int, str]:
-    """Processes working in ``project`` outside the warm kernel pool (DVC, gwtl.notebook, kernels).
+    """Processes working in ``project`` outside the warm kernel pool (DVC, gwtl.pipeline.notebook, kernels).
 
     The pool server and the processes it forks (zygote, kernels) are left out: the pool
     kills a kernel whose caller went away itself (tests/test_kernel_pool.py).
@@ -144,9 +144,9 @@ def stage_processes(project: Path) -> dict[int, str]:
     left = {}
     for pid, info in found.items():
         chain, seen = info, 0
-        while chain and "gwtl.kernel_pool serve" not in chain[1] and chain[0] > 1 and seen < 50:
+        while chain and "gwtl.pipeline.kernel_pool serve" not in chain[1] and chain[0] > 1 and seen < 50:
             chain, seen = _proc(chain[0]), seen + 1
-        if info and not (chain and "gwtl.kernel_pool serve" in chain[1]):
+        if info and not (chain and "gwtl.pipeline.kernel_pool serve" in chain[1]):
             left[pid] = info[1][:200]
     return left
 

@@ -1,14 +1,14 @@
-"""The text of the replication report (gwtl.replication), on the synthetic project tree and small tables."""
+"""The text of the replication report (gwtl.report.replication_text), on the synthetic project tree and small tables."""
 
 import pandas as pd
 import pytest
 import yaml
 
-from gwtl import replication as rep
-from gwtl import summaries as gs
-from gwtl.model_names import models_in
 from gwtl.params import validate
-from gwtl.report_inputs import load_inputs
+from gwtl.report import replication_text as rep
+from gwtl.report import summaries as gs
+from gwtl.report.inputs import load_inputs
+from gwtl.report.model_names import models_in
 from synthetic_results import write_synthetic
 
 

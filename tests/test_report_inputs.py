@@ -1,9 +1,9 @@
-"""Loading what the replication report reads (gwtl.report_inputs)."""
+"""Loading what the replication report reads (gwtl.report.inputs)."""
 
 import pandas as pd
 import pytest
 
-from gwtl import report_inputs
+from gwtl.report import inputs as report_inputs
 
 
 def test_flatten_metrics():

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from report_check import CHROMIUM, report_problems
 
-from gwtl.notebook import main
+from gwtl.pipeline.notebook import main
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)")
 
@@ -17,7 +17,7 @@ def report(tmp_path, monkeypatch):
     monkeypatch.setenv("GWTL_WARM_KERNELS", "0")
     source, out = tmp_path / "nb.ipynb", tmp_path / "reports" / "demo.ipynb"
     nb = nbformat.v4.new_notebook()
-    figure = ("from matplotlib.figure import Figure\nfrom gwtl.figures import as_image\n"
+    figure = ("from matplotlib.figure import Figure\nfrom gwtl.report.figures import as_image\n"
               "fig = Figure(figsize=(3, 2)); fig.add_subplot().plot([0, {k}]); as_image(fig)")
     nb.cells = [nbformat.v4.new_markdown_cell("# Demo report\n\nText a reader reads."),
                 nbformat.v4.new_code_cell(figure.format(k=1)), nbformat.v4.new_code_cell(figure.format(k=2))]

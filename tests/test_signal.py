@@ -1,4 +1,4 @@
-"""The basin signal of gwtl.signal: training statistics, anomalies, their mean, leave-one-out correlation."""
+"""The basin signal of gwtl.data.basin_signal: training statistics, anomalies, their mean, leave-one-out correlation."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwtl.monthly import month_index
-from gwtl.signal import anomalies, basin_signal, leave_one_out_correlation, training_stats
+from gwtl.data.basin_signal import anomalies, basin_signal, leave_one_out_correlation, training_stats
+from gwtl.data.monthly import month_index
 
 
 def test_training_statistics_anomalies_and_basin_signal():

@@ -7,18 +7,18 @@ import pandas as pd
 import pytest
 import torch
 
-from gwtl.dataset import pool_samples, well_samples
+from gwtl.data.predictions import read_predictions
+from gwtl.data.samples import pool_samples, well_samples
+from gwtl.models.train import fit, fit_members, set_threads, split_rows
+from gwtl.models.tune import well_seed
 from gwtl.params import ParamsError, validate
-from gwtl.predictions import read_predictions
-from gwtl.strategies import default_strategy, run_strategies, strategy_table, variant
-from gwtl.train import fit, fit_members, set_threads, split_rows
-from gwtl.tune import well_seed
-from gwtl.transfer import (finetune_well, it_fixed_well, load_bases, pretrain_samples, run_finetune_all, run_it_all,
+from gwtl.transfer.strategies import default_strategy, run_strategies, strategy_table, variant
+from gwtl.transfer.finetune import (finetune_well, it_fixed_well, load_bases, pretrain_samples, run_finetune_all, run_it_all,
                            run_pretrain)
 
 from synthetic import tiny_params
 from test_library import WELLS, library_params, two_groups
-from gwtl.library import build_library, library_choices, read_library, run_finetune_library
+from gwtl.transfer.model_library import build_library, library_choices, read_library, run_finetune_library
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +69,7 @@ def test_lstm_learning_rate_is_its_own():
     params, data = tiny_params(WELLS), two_groups()
     samples = well_samples(params, data, str(WELLS[0]), 6)
     pairs = split_rows(samples, params["split"])
-    from gwtl.model import LSTMForecaster
+    from gwtl.models.lstm import LSTMForecaster
     torch.manual_seed(0)
     model = LSTMForecaster(samples.x.shape[2], 8, 1, 0.0, 3)
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -1,10 +1,10 @@
-"""Tables and statistics of the replication report (gwtl.summaries)."""
+"""Tables and statistics of the replication report (gwtl.report.summaries)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from gwtl import summaries as gs
+from gwtl.report import summaries as gs
 from synthetic_results import COST
 
 

@@ -1,4 +1,4 @@
-"""Tests of the pastas TFN baseline (gwtl.tfn) on synthetic wells with a known response."""
+"""Tests of the pastas TFN baseline (gwtl.models.tfn) on synthetic wells with a known response."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 import yaml
 from scipy import stats
 
-from gwtl import tfn
-from gwtl.dataset import make_samples, well_samples
+from gwtl.data.predictions import prediction_table
+from gwtl.data.processed import Processed
+from gwtl.data.samples import make_samples, well_samples
+from gwtl.models import tfn
 from gwtl.params import ParamsError
-from gwtl.predictions import prediction_table
-from gwtl.processed import Processed
 
 ROOT = Path(__file__).resolve().parents[1]
 WELLS = ["900001", "900002"]

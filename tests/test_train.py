@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from gwtl.dataset import make_samples
-from gwtl.model import LSTMForecaster, set_trainable
-from gwtl.train import fit, fit_members, masked_mse, predict, set_threads, split_rows
+from gwtl.data.samples import make_samples
+from gwtl.models.lstm import LSTMForecaster, set_trainable
+from gwtl.models.train import fit, fit_members, masked_mse, predict, set_threads, split_rows
 
 from synthetic import synthetic_processed
 

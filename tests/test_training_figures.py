@@ -1,4 +1,4 @@
-"""Figures of the training stages' reports (gwtl.training_figures)."""
+"""Figures of the training stages' reports (gwtl.report.training_figures)."""
 
 import matplotlib
 
@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 
-from gwtl import training_figures as tf
+from gwtl.report import training_figures as tf
 
 
 def test_tfn_evp_figure_sorts_the_wells_and_colours_them_by_status():

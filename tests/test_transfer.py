@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from gwtl.predictions import COLUMNS, read_predictions
-from gwtl.train import predict, set_threads
-from gwtl.transfer import load_bases, load_members, load_pretrained, run_finetune, run_it, run_it_all, run_pretrain
-from gwtl.tune import well_seed
+from gwtl.data.predictions import COLUMNS, read_predictions
+from gwtl.models.train import predict, set_threads
+from gwtl.models.tune import well_seed
+from gwtl.transfer.finetune import load_bases, load_members, load_pretrained, run_finetune, run_it, run_it_all, run_pretrain
 
 from synthetic import WELLS, synthetic_processed, tiny_params
 
@@ -107,7 +107,7 @@ def test_members_reproduce_the_written_forecast(tmp_path):
     run_pretrain(params, data, tmp_path / "pretrain", log=None)
     result = run_finetune(params, WELL, data, tmp_path / "pretrain", tmp_path / "tl")
     members, info = load_members(tmp_path / "tl")
-    from gwtl.dataset import well_samples
+    from gwtl.data.samples import well_samples
     import numpy as np
     samples = well_samples(params, data, str(WELL), info["window"])
     level = samples.to_level(np.median([predict(m, samples.x) for m in members], axis=0))

@@ -1,11 +1,11 @@
-"""``python -m gwtl basin AREA``, ``python -m gwtl check-params params.yaml``: see :mod:`gwtl.cli`."""
+"""``python -m gwtl basin AREA``, ``python -m gwtl check-params params.yaml``: see :mod:`gwtl.pipeline.cli`."""
 
 import sys
 
-from .checkout import run_here
+from gwtl.pipeline.checkout_src import run_here
 
 run_here("gwtl")
 
-from .cli import main  # noqa: E402
+from gwtl.pipeline.cli import main  # noqa: E402
 
 sys.exit(main())

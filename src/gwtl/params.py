@@ -24,9 +24,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 FORMATS = ("ehyd", "csv")  # data.format
-SOURCES = ("basin", "wells")  # pretrain.source; gwtl.transfer.pretrain_samples
-OUTLOOK_MODELS = ("tl", "it", "arx", "damped_persistence")  # outlook.models; gwtl.forecast
-FEATURE_NAMES = {"level", "observed", "month_sin", "month_cos"}  # inputs made by gwtl.dataset
+SOURCES = ("basin", "wells")  # pretrain.source; gwtl.transfer.finetune.pretrain_samples
+OUTLOOK_MODELS = ("tl", "it", "arx", "damped_persistence")  # outlook.models; gwtl.forecast.outlook
+FEATURE_NAMES = {"level", "observed", "month_sin", "month_cos"}  # inputs made by gwtl.data.samples
 MODEL_PARTS = ("lstm", "head")  # finetune.trainable
 STRATEGY_SOURCES = (*SOURCES, "clusters", "scratch")  # strategies.sources
 STRATEGY_FINETUNE = ("head", "all", "gradual")  # strategies.finetune
@@ -304,7 +304,7 @@ class Baselines(_Section):
 
 
 MM_PER_DAY = Annotated[float, Field(ge=0, le=20)]
-TFN_RIVER_INPUTS = ("stage", "discharge")  # tfn.river_input; gwtl.tfn.stress_plan
+TFN_RIVER_INPUTS = ("stage", "discharge")  # tfn.river_input; gwtl.models.tfn.stress_plan
 
 
 def _twelve_or_none(values: list[float]) -> list[float]:
@@ -354,14 +354,14 @@ class Outlook(_Section):
         description="must be an increasing list of whole percentages between 0 and 100, e.g. [80, 95]")
     esp_conditioning: Literal["none", "anomaly"] = Field(
         description="must be none (ESP traces of random past years) or anomaly (traces start from the issue "
-                    "month's anomaly, see gwtl.esp)")
+                    "month's anomaly, see gwtl.forecast.esp)")
     esp_min_autocorrelation: float = Field(
         ge=0, le=1, allow_inf_nan=False,
         description="must be a number from 0 to 1: forcings whose training anomaly has at least this lag-1 "
                     "coefficient are conditioned, e.g. 0.3")
     calibration: Literal["split", "adaptive"] = Field(
         description="must be split (conformal on validation) or adaptive (adaptive conformal inference over "
-                    "the test period, see gwtl.intervals)")
+                    "the test period, see gwtl.forecast.intervals)")
     aci_gamma: float = Field(ge=0, lt=1, allow_inf_nan=False,
                              description="must be a step size from 0 up to (not including) 1, e.g. 0.05")
 

@@ -1,0 +1,1 @@
+"""Scores and paired statistics: metrics, comparisons of two models, the evaluate stage."""

@@ -1,0 +1,1 @@
+"""Figures and texts of the reports (plotting lives here and nowhere else)."""
