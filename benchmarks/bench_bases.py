@@ -7,7 +7,7 @@ settings and seeds (``0 .. ensemble.members - 1``):
            :func:`gwtl.transfer.finetune.finetune_well`: ``bases[i % len(bases)]``);
 ``base0``  every member from base 0 (the best pre-training trial).
 
-Both ensembles are the members' median (:func:`gwtl.transfer.finetune._ensemble`) and
+Both ensembles are the members' median (:func:`gwtl.transfer.ensemble.ensemble_forecast`) and
 are scored by NSE per well, lead and split (validation and test) on the same
 rows. Nothing is chosen on the test period: the two variants are fixed in
 advance and test is only reported. Per lead and split the script prints the
@@ -65,7 +65,9 @@ from gwtl.evaluation.metrics import nse
 from gwtl.models.train import fit_members, predict, set_threads, split_rows
 from gwtl.params import load_params
 from gwtl.pipeline.parallel import map_in_processes
-from gwtl.transfer.finetune import _ensemble, align_features, load_bases, well_samples
+from gwtl.data.samples import well_samples
+from gwtl.transfer.ensemble import ensemble_forecast
+from gwtl.transfer.pretrain import align_features, load_bases
 from gwtl.transfer.strategies import FINETUNE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,7 +143,7 @@ def _well(task: tuple) -> dict:
                                          lstm_lr=ft["lstm_lr"] if "lstm" in ft["trainable"] else None,
                                          gradual=ft["gradual"], batch=info["hyperparameters"]["batch"],
                                          max_epochs=tr["max_epochs"], patience=tr["patience"])
-        table = prediction_table(samples, _ensemble(samples, members), model=variant, well=well,
+        table = prediction_table(samples, ensemble_forecast(samples, members), model=variant, well=well,
                                  split=params["split"])
         cost[variant] = {"cpu_s": time.process_time() - start, "epochs": sum(h.epochs for h in histories)}
         tables.append(table)

@@ -45,7 +45,8 @@ from gwtl.evaluation.metrics import nse
 from gwtl.params import load_params
 from gwtl.pipeline.parallel import map_in_processes
 from gwtl.sources.fetch import fetch
-from gwtl.transfer.finetune import run_finetune, run_pretrain
+from gwtl.transfer.finetune import run_finetune
+from gwtl.transfer.pretrain import run_pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN, SULM, LASSNITZ = 211466, 211458, 211441

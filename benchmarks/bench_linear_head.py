@@ -36,7 +36,9 @@ from gwtl.data.samples import well_samples
 from gwtl.evaluation.metrics import nse
 from gwtl.models.train import _tensors, set_threads, split_rows
 from gwtl.params import as_params
-from gwtl.transfer.finetune import _ensemble, align_features, finetune_well, load_bases
+from gwtl.transfer.ensemble import ensemble_forecast
+from gwtl.transfer.finetune import finetune_well
+from gwtl.transfer.pretrain import align_features, load_bases
 from results_json import show_and_save
 
 #: Ridge penalties tried (on standardized targets and raw LSTM states in [-1, 1]).
@@ -47,7 +49,7 @@ def nse_by_well(table: pd.DataFrame, splits=("validation", "test")) -> pd.DataFr
     """NSE per well (rows), columns ``nse_<split>_lead<h>``, rounded to 3 decimals.
 
     A measurement outside the pipeline, so it scores the test period too
-    (:func:`gwtl.transfer.finetune.nse_by_well`, for the training stages' reports, does
+    (:func:`gwtl.transfer.ensemble.nse_by_well`, for the training stages' reports, does
     not); this is the computation that function made when the results in
     ``benchmarks/results/linear_head*.json`` were measured.
     """
@@ -123,7 +125,7 @@ def main() -> None:
         cpu["samples"].append(time.process_time() - start)
         start = time.process_time()
         fitted = ridge_members(starts, *pairs)
-        tables["ridge"].append(prediction_table(samples, _ensemble(samples, fitted), model="tl_ridge", well=well,
+        tables["ridge"].append(prediction_table(samples, ensemble_forecast(samples, fitted), model="tl_ridge", well=well,
                                                 split=params["split"]))
         cpu["ridge"].append(time.process_time() - start)
         done = finetune_well(head_params, data, well, "models/pretrain")

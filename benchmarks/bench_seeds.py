@@ -47,7 +47,8 @@ from gwtl.evaluation.compare import equivalence, paired_forecasts, seed_year_boo
 from gwtl.evaluation.evaluate import scored_rows
 from gwtl.evaluation.metrics import nse
 from gwtl.params import load_params
-from gwtl.transfer.finetune import run_it_all, run_pretrain
+from gwtl.transfer.it_lstm import run_it_all
+from gwtl.transfer.pretrain import run_pretrain
 from gwtl.transfer.strategies import IT_FIXED, run_label, variant
 
 CANDIDATES = ("tl", "basin/head", IT_FIXED, "scratch/gradual")

@@ -34,7 +34,10 @@ from gwtl.evaluation.metrics import nse
 from gwtl.models.train import set_threads, split_rows
 from gwtl.models.tune import train_config
 from gwtl.params import load_params
-from gwtl.transfer.finetune import run_finetune, run_it, run_pretrain, well_samples
+from gwtl.data.samples import well_samples
+from gwtl.transfer.finetune import run_finetune
+from gwtl.transfer.it_lstm import run_it
+from gwtl.transfer.pretrain import run_pretrain
 
 BRIEF_ARX_TEST = {1: 0.84, 3: 0.73}  # ridge ARX, median test NSE over 63 wells, from the brief
 TARGETS = {"tl_cpu_s_per_well": 3.0, "pretrain_plus_all_tl_s": 300.0, "it_over_tl": 20.0}

@@ -12,7 +12,9 @@ from gwtl.data.samples import make_samples, well_samples
 from gwtl.forecast.outlook import arx_forecaster, lstm_forecaster, run_forecast
 from gwtl.models import baselines
 from gwtl.models.train import set_threads
-from gwtl.transfer.finetune import run_finetune_all, run_it_all, run_pretrain
+from gwtl.transfer.finetune import run_finetune_all
+from gwtl.transfer.it_lstm import run_it_all
+from gwtl.transfer.pretrain import run_pretrain
 
 from synthetic import WELLS, synthetic_processed, tiny_params, write_folder
 

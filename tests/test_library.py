@@ -14,7 +14,9 @@ from gwtl.data.predictions import COLUMNS, read_predictions
 from gwtl.data.processed import Processed
 from gwtl.models.lstm import build_model
 from gwtl.models.train import set_threads
-from gwtl.transfer.finetune import align_features, load_members, run_finetune, run_pretrain
+from gwtl.transfer.ensemble import load_members
+from gwtl.transfer.finetune import run_finetune
+from gwtl.transfer.pretrain import align_features, run_pretrain
 
 from synthetic import GAUGE, synthetic_processed, tiny_params
 

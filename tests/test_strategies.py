@@ -13,8 +13,9 @@ from gwtl.models.train import fit, fit_members, set_threads, split_rows
 from gwtl.models.tune import well_seed
 from gwtl.params import ParamsError, validate
 from gwtl.transfer.strategies import default_strategy, run_strategies, strategy_table, variant
-from gwtl.transfer.finetune import (finetune_well, it_fixed_well, load_bases, pretrain_samples, run_finetune_all, run_it_all,
-                           run_pretrain)
+from gwtl.transfer.finetune import finetune_well, run_finetune_all
+from gwtl.transfer.it_lstm import it_fixed_well, run_it_all
+from gwtl.transfer.pretrain import load_bases, pretrain_samples, run_pretrain
 
 from synthetic import tiny_params
 from test_library import WELLS, library_params, two_groups

@@ -23,7 +23,7 @@ from gwtl.data.predictions import COLUMNS, write_predictions
 from gwtl.evaluation import evaluate
 from gwtl.report.replication_text import strategies_text
 from gwtl.report.training_figures import forecast_figure
-from gwtl.transfer import finetune
+from gwtl.transfer import ensemble, it_lstm
 from gwtl.transfer.strategies import strategy_table
 
 from synthetic import synthetic_processed, tiny_params
@@ -62,13 +62,13 @@ def synthetic_predictions(well: str = "1", model: str = "it", leads=(1, 2)) -> p
 def test_notebook_views_score_no_test_period():
     table = synthetic_predictions()
     assert set(table["split"]) == {"train", "validation", "test"}
-    by_split = finetune.nse_by_split(table)
+    by_split = ensemble.nse_by_split(table)
     assert list(by_split.index) == ["train", "validation"] and list(by_split.columns) == [1, 2]
-    by_well = finetune.nse_by_well(pd.concat([table, synthetic_predictions("2")]))
+    by_well = ensemble.nse_by_well(pd.concat([table, synthetic_predictions("2")]))
     assert list(by_well.columns) == ["nse_validation_lead1", "nse_validation_lead2"]
     assert list(by_well.index) == ["1", "2"]
     with pytest.raises(ValueError, match="evaluate"):
-        finetune.nse_by_well(table, splits=("validation", "test"))
+        ensemble.nse_by_well(table, splits=("validation", "test"))
 
 
 def test_forecast_figure_stops_before_the_test_period():
@@ -81,17 +81,17 @@ def test_forecast_figure_stops_before_the_test_period():
 
 
 def fake_run_it(params, well, data, out=None, log=None):
-    """What :func:`gwtl.transfer.finetune.run_it` returns, without training (its forecasts cover every split)."""
+    """What :func:`gwtl.transfer.it_lstm.run_it` returns, without training (its forecasts cover every split)."""
     hyper = {"window": 6, "hidden": 8, "layers": 1, "dropout": 0.0, "lr": 0.01, "batch": 64, "val_loss": 0.1}
-    return finetune.StageResult(Path(out), synthetic_predictions(well), pd.DataFrame(),
+    return ensemble.StageResult(Path(out), synthetic_predictions(well), pd.DataFrame(),
                                 {"epochs": [3, 4], "wall_s": 1.0, "cpu_s": 2.0}, {"hyperparameters": hyper})
 
 
 def test_it_lstm_rows_and_log_hold_no_test_score(tmp_path, monkeypatch):
-    monkeypatch.setattr(transfer, "run_it", fake_run_it)
+    monkeypatch.setattr(it_lstm, "run_it", fake_run_it)
     params, data = tiny_params(), synthetic_processed()
     lines = []
-    result = finetune.run_it_all(params, data, tmp_path / "it", n_jobs=1, log=lines.append)
+    result = it_lstm.run_it_all(params, data, tmp_path / "it", n_jobs=1, log=lines.append)
     assert len(result.wells) == len(params["basin"]["wells"]) and len(lines) == len(result.wells)
     scores = [c for c in result.wells.columns if c.startswith("nse_")]
     assert "nse_validation_lead1" in scores

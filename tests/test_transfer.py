@@ -9,7 +9,10 @@ import torch
 from gwtl.data.predictions import COLUMNS, read_predictions
 from gwtl.models.train import predict, set_threads
 from gwtl.models.tune import well_seed
-from gwtl.transfer.finetune import load_bases, load_members, load_pretrained, run_finetune, run_it, run_it_all, run_pretrain
+from gwtl.transfer.ensemble import load_members
+from gwtl.transfer.finetune import run_finetune
+from gwtl.transfer.it_lstm import run_it, run_it_all
+from gwtl.transfer.pretrain import load_bases, load_pretrained, run_pretrain
 
 from synthetic import WELLS, synthetic_processed, tiny_params
 

@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 FORMATS = ("ehyd", "csv")  # data.format
-SOURCES = ("basin", "wells")  # pretrain.source; gwtl.transfer.finetune.pretrain_samples
+SOURCES = ("basin", "wells")  # pretrain.source; gwtl.transfer.pretrain.pretrain_samples
 OUTLOOK_MODELS = ("tl", "it", "arx", "damped_persistence")  # outlook.models; gwtl.forecast.outlook
 FEATURE_NAMES = {"level", "observed", "month_sin", "month_cos"}  # inputs made by gwtl.data.samples
 MODEL_PARTS = ("lstm", "head")  # finetune.trainable

@@ -64,7 +64,7 @@ from gwtl.models.train import predict, set_threads
 from gwtl.params import as_params
 from gwtl.pipeline.atomic import atomic_folder
 from gwtl.pipeline.parallel import map_in_processes
-from gwtl.transfer.finetune import load_members
+from gwtl.transfer.ensemble import load_members
 
 FOLDERS = {"tl": "finetune", "it": "it"}  # LSTM models: folder under models/
 COLUMNS = ["well", "model", "mode", "issue", "month", "lead", "split", "observed", "median"]

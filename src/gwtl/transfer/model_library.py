@@ -12,7 +12,7 @@ closely:
     ``library.clusters`` clusters by :func:`cluster_wells`; a cluster's signal
     is the mean of its wells' standardized anomalies (training mean and
     standard deviation, as :mod:`gwtl.data.prepare` builds the basin signal). Its
-    model is tuned and trained by :func:`gwtl.transfer.finetune.run_pretrain`, the
+    model is tuned and trained by :func:`gwtl.transfer.pretrain.run_pretrain`, the
     code of the ``pretrain`` stage, with ``library.trials`` trials over
     ``pretrain.search``, from the source of ``pretrain.source``: the cluster's
     signal (``basin``) or the cluster's wells pooled (``wells``). The basin
@@ -21,7 +21,7 @@ closely:
 ``external_<name>``
     the pre-trained model of another basin: a folder of ``library.external``
     holding another project's ``models/pretrain`` (cross-basin transfer). Its
-    inputs are matched by role (:func:`gwtl.transfer.finetune.align_features`).
+    inputs are matched by role (:func:`gwtl.transfer.pretrain.align_features`).
 
 Only the training period decides anything: the clustering uses training-month
 anomalies only, and so does the choice of member (:func:`closeness`).
@@ -100,7 +100,8 @@ from gwtl.data.samples import period, well_samples
 from gwtl.params import as_params
 from gwtl.pipeline.atomic import atomic_folder, sha256
 from gwtl.pipeline.parallel import map_in_processes
-from gwtl.transfer.finetune import align_features, finetune_wells, load_pretrained, run_pretrain
+from gwtl.transfer.finetune import finetune_wells
+from gwtl.transfer.pretrain import align_features, load_pretrained, run_pretrain
 
 MIN_WELLS = 3  # smallest cluster kept; smaller ones merge into the nearest
 MIN_MONTHS = 24  # training months two wells need in common for their correlation to count
@@ -236,7 +237,7 @@ def check_externals(params: dict, data: Processed) -> list[External]:
     Each must hold ``model.pt`` (checked with params.yaml) and
     ``predictions.csv`` of a pre-trained model whose inputs match this basin's
     by role and whose leads, target and mode are those of params.yaml
-    (:func:`gwtl.transfer.finetune.align_features`).
+    (:func:`gwtl.transfer.pretrain.align_features`).
     """
     found = []
     for folder in params["library"]["external"]:

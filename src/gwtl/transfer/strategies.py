@@ -17,7 +17,7 @@ Sources
                 strategy (:func:`gwtl.transfer.finetune.scratch_bases`); ``scratch/gradual``
                 is a random initialisation trained with the gradual schedule.
     A source equal to ``pretrain.source`` uses ``models/pretrain`` itself;
-    another is pre-trained here by :func:`gwtl.transfer.finetune.run_pretrain` with the
+    another is pre-trained here by :func:`gwtl.transfer.pretrain.run_pretrain` with the
     same search (``pretrain.*``) and kept in ``models/strategies/pretrain_<source>``.
 
 Two rows are computed by other stages already, and are read from them rather
@@ -35,7 +35,7 @@ Strategies (:data:`FINETUNE`)
 
 A second control, ``it_fixed`` (``strategies.it_fixed``), is the IT-LSTM
 without its search: the pre-trained model's configuration trained from
-scratch on each well with IT's seeds (:func:`gwtl.transfer.finetune.it_fixed_well`).
+scratch on each well with IT's seeds (:func:`gwtl.transfer.it_lstm.it_fixed_well`).
 Together the two controls tell what TL's cost ratio against IT means: how
 much of IT's cost is its search, and what pre-training adds to the same
 schedule. Neither is charged the pre-training search whose configuration it
@@ -84,7 +84,9 @@ from gwtl.evaluation.strategy_scores import IT, split_columns
 from gwtl.params import as_params
 from gwtl.pipeline.atomic import atomic_folder
 from gwtl.pipeline.parallel import map_in_processes
-from gwtl.transfer.finetune import finetune_well, it_fixed_well, run_pretrain
+from gwtl.transfer.finetune import finetune_well
+from gwtl.transfer.it_lstm import it_fixed_well
+from gwtl.transfer.pretrain import run_pretrain
 from gwtl.transfer.model_library import library_choices, read_library
 
 IT_FIXED = "it_fixed"  # the control of strategies.it_fixed
