@@ -61,8 +61,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_pipeline import timed_repro  # noqa: E402
-from pipeline_copy import (MIRROR, copy_project, did_work, pipeline_env, project_params, reduced_params,  # noqa: E402
-                           stop_kernel_pool)
+from pipeline_copy import MIRROR, copy_project, did_work, pipeline_env, project_params, reduced_params  # noqa: E402
 
 STAMP = ROOT / "benchmarks" / "stamp_cmd.py"
 FIRST_ID = 900000  # ids of the synthetic wells: FIRST_ID + k
@@ -172,11 +171,8 @@ def measure(n: int, budget: str, wells: list, forcings: pd.DataFrame, keep: Path
     stamp_commands(project, log)
     env = pipeline_env() | {"PYTHONPATH": str(project / "src")}  # the copy's code, whatever changes meanwhile
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    try:
-        full = repro(project, env, log)
-        noop = repro(project, env, log)
-    finally:
-        stop_kernel_pool(project, env)
+    full = repro(project, env, log)
+    noop = repro(project, env, log)
     result = {"wells": n, "budget": budget, "basin": f"synthetic from {len(wells)} real wells", "started": started, "full": full, "noop": noop,
               "dvc_lock_bytes": (project / "dvc.lock").stat().st_size, "output_files": tracked_files(project)}
     if not keep:

@@ -1,26 +1,28 @@
-"""Start-up cost of ``python -m gwtl.pipeline.notebook``: fresh kernels vs the warm kernel pool.
+"""Start-up cost per notebook of ``python -m gwtl.pipeline.notebook``: this checkout against another.
 
-Runs a notebook that imports torch (with ``torch._dynamo``, which ``torch.optim`` and
-``gwtl.models.train`` load), pandas, matplotlib and optuna ``--runs`` times in a row, first with
-``GWTL_WARM_KERNELS=0`` (a fresh kernel each run), then with the pool (the first warm run
-finds no server, runs cold and starts one). Prints the mean seconds per run and the
-start-up overhead (wall time minus the time papermill recorded for the notebook's cells)
-and writes the figures as JSON::
+Runs a notebook that does what a stage notebook does first (import torch with
+``torch._dynamo``, which ``torch.optim`` and ``gwtl.models.train`` load, pandas,
+matplotlib and optuna) ``--runs`` times with this checkout's runner (plain papermill, a
+fresh kernel per run) and, with ``--old-src``, with the runner of an older checkout. Up
+to commit 5dc23fd that runner handed notebooks to a warm kernel pool (removed since), so
+an older checkout is timed twice: with a fresh kernel per run (``GWTL_WARM_KERNELS=0``)
+and with the pool (``GWTL_WARM_KERNELS=1``; its first run finds no pool, runs cold and
+starts one). The variants take turns, run by run, each in a folder of its own, so that a
+load that changes meanwhile hits them alike. Per variant it reports the wall seconds per
+run, the overhead (wall minus the seconds papermill recorded for the cells), and the CPU
+seconds of every process working in the variant's folder (runner, kernel, and the pool's
+server and zygote) divided by the runs.
 
-    python benchmarks/bench_notebook_startup.py --out reports/bench_notebook_startup.json
+Usage::
 
-``--work N`` adds a cell doing N fixed 512x512 torch matrix products and reports how long
-that cell took: with the pool, the next kernel warms up in the background while the
-notebook runs, and on a small machine the two compete for CPU. ``--gap S`` waits S seconds
-between runs (DVC spends some time between stages).
+    mkdir /tmp/old && git archive 5dc23fd src | tar -x -C /tmp/old
+    python benchmarks/bench_notebook_startup.py --runs 5 --old-src /tmp/old/src --out startup.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,110 +32,88 @@ from pathlib import Path
 
 import nbformat
 
-IMPORTS = ("import torch, torch._dynamo, pandas as pd, numpy as np, matplotlib.pyplot as plt, "
-           "optuna")
-WORK = """import time
-a = torch.rand(512, 512)
-start = time.perf_counter()
-for _ in range(n_products):
-    a = torch.tanh(a @ a)
-print(f"work_seconds={time.perf_counter() - start:.3f}")"""
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_pipeline import ProjectCpu  # noqa: E402
+from results_json import show_and_save  # noqa: E402
+
+IMPORTS = "import torch, torch._dynamo, pandas as pd, numpy as np, matplotlib.pyplot as plt, optuna"
 
 
-def write_notebook(path: Path, work: int) -> None:
+def write_notebook(path: Path) -> None:
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(f"n_products = {work}")
+    params = nbformat.v4.new_code_cell("x = 1")
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(IMPORTS)]
-    if work:
-        nb.cells.append(nbformat.v4.new_code_cell(WORK))
     nbformat.write(nb, path)
 
 
 def cells_seconds(executed: Path) -> float:
-    """Seconds papermill recorded for the notebook's cells: the notebook's own compute."""
+    """Seconds papermill recorded for the notebook's cells."""
     cells = nbformat.read(executed, as_version=4).cells
     return sum(c.metadata.get("papermill", {}).get("duration") or 0.0 for c in cells)
 
 
-def work_seconds(executed: Path) -> float | None:
-    for cell in nbformat.read(executed, as_version=4).cells:
-        for output in cell.get("outputs", []):
-            for line in output.get("text", "").splitlines():
-                if line.startswith("work_seconds="):
-                    return float(line.split("=")[1])
-    return None
+def variants(old_src: Path | None) -> dict[str, dict[str, str]]:
+    """Name -> environment changes of each runner timed."""
+    found = {"plain papermill (this checkout)": {"PYTHONPATH": str(ROOT / "src")}}
+    if old_src is not None:
+        found["old runner, fresh kernel"] = {"PYTHONPATH": str(old_src), "GWTL_WARM_KERNELS": "0"}
+        found["old runner, warm kernel pool"] = {"PYTHONPATH": str(old_src), "GWTL_WARM_KERNELS": "1"}
+    return found
 
 
-def run_series(folder: Path, warm: bool, runs: int, gap: float) -> dict:
-    env = dict(os.environ, GWTL_WARM_KERNELS="1" if warm else "0")
-    walls, cpus, works, overheads = [], [], [], []
-    for i in range(runs):
-        output = folder / ("warm" if warm else "cold") / f"run{i}.ipynb"
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "gwtl.pipeline.notebook", "bench.ipynb", str(output),
-                        "--quiet"], cwd=folder, env=env, check=True,
-                       stderr=subprocess.DEVNULL)
-        walls.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        works.append(work_seconds(output))
-        overheads.append(walls[-1] - cells_seconds(output))
-        time.sleep(gap)
-    result = {
-        "wall_seconds": [round(w, 3) for w in walls],
-        "mean_wall_seconds": round(statistics.mean(walls), 3),
-        "mean_wall_seconds_after_first": round(statistics.mean(walls[1:]), 3)
-        if runs > 1 else None,
-        "overhead_seconds": [round(o, 3) for o in overheads],
-        "mean_overhead_seconds_after_first": round(statistics.mean(overheads[1:]), 3)
-        if runs > 1 else None,
-        # CPU of the runner process only (a warm run's kernel lives in the pool server)
-        "mean_runner_cpu_seconds": round(statistics.mean(cpus), 3),
-    }
-    if works[0] is not None:
-        result["work_cell_seconds"] = [round(w, 3) for w in works]
-        result["mean_work_cell_seconds"] = round(statistics.mean(works), 3)
-    return result
+def summary(values: list[float]) -> dict:
+    rest = values[1:] or values
+    return {"all": [round(v, 2) for v in values], "median_after_first": round(statistics.median(rest), 2),
+            "mean_after_first": round(statistics.mean(rest), 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--work", type=int, default=0, help="torch matrix products per run")
-    parser.add_argument("--gap", type=float, default=0.0, help="seconds between runs")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--old-src", type=Path, help="src folder of an older checkout to time too")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="gwtl-bench-") as tmp:
-        folder = Path(tmp)
-        write_notebook(folder / "bench.ipynb", args.work)
-        load_before = os.getloadavg()
+    timed = variants(args.old_src.resolve() if args.old_src else None)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="gwtl-startup-") as tmp:
+        folders, meters, walls, overheads = {}, {}, {}, {}
+        for i, name in enumerate(timed):
+            folders[name] = Path(tmp, f"variant{i}").resolve()
+            folders[name].mkdir()
+            write_notebook(folders[name] / "bench.ipynb")
+            meters[name], walls[name], overheads[name] = ProjectCpu(folders[name]), [], []
         try:
-            cold = run_series(folder, warm=False, runs=args.runs, gap=args.gap)
-            warm = run_series(folder, warm=True, runs=args.runs, gap=args.gap)
+            for run in range(args.runs):
+                for name, changes in timed.items():
+                    output = folders[name] / f"run{run}.ipynb"
+                    start = time.perf_counter()
+                    subprocess.run([sys.executable, "-m", "gwtl.pipeline.notebook", "bench.ipynb", str(output),
+                                    "--quiet"], cwd=folders[name], env=os.environ | changes, check=True,
+                                   stderr=subprocess.DEVNULL)
+                    walls[name].append(time.perf_counter() - start)
+                    overheads[name].append(walls[name][-1] - cells_seconds(output))
         finally:
-            subprocess.run([sys.executable, "-m", "gwtl.pipeline.kernel_pool", "stop"], cwd=folder,
-                           stdout=subprocess.DEVNULL)
-    figures = {
-        "notebook": IMPORTS, "runs": args.runs, "work_products": args.work, "gap": args.gap,
-        "cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
+            for name, changes in timed.items():
+                if changes.get("GWTL_WARM_KERNELS") == "1":  # the older checkout's pool would idle two minutes
+                    subprocess.run([sys.executable, "-m", "gwtl.pipeline.kernel_pool", "stop"], cwd=folders[name],
+                                   env=os.environ | changes, stdout=subprocess.DEVNULL)
+        cpu = {}
+        for name, meter in meters.items():
+            cpu[name] = meter.read()
+            meter.stop()
+    report = {
+        "command": " ".join(["python", *sys.argv]) if argv is None else None,
+        "notebook": IMPORTS, "runs": args.runs, "cpus": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "cold": cold, "warm": warm,
+        "variants": {name: {"wall_s": summary(walls[name]), "overhead_s": summary(overheads[name]),
+                            "cpu_s_per_run": round(cpu[name] / args.runs, 2)} for name in timed},
     }
-    for name, series in (("cold", cold), ("warm", warm)):
-        line = f"{name}: {series['mean_wall_seconds']:.2f} s per run"
-        if series["mean_wall_seconds_after_first"] is not None:
-            line += f" ({series['mean_wall_seconds_after_first']:.2f} s after the first)"
-        if series["mean_overhead_seconds_after_first"] is not None:
-            line += f", overhead {series['mean_overhead_seconds_after_first']:.2f} s"
-        if "mean_work_cell_seconds" in series:
-            line += f", work cell {series['mean_work_cell_seconds']:.2f} s"
-        print(line)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(figures, indent=1) + "\n")
+    show_and_save(report, args.out)
     return 0
 
 

@@ -4,8 +4,8 @@ Measures, in one run:
 
 * the full ``dvc repro`` on the default params: wall seconds, and per stage the wall
   and CPU seconds between DVC's "Running stage" lines (CPU: user + system time of every
-  process working in the copy: DVC, the notebook runners, the warm kernel pool and its
-  kernels; see :class:`ProjectCpu`);
+  process working in the copy: DVC, the notebook runners and their kernels; see
+  :class:`ProjectCpu`);
 * the TL path (fetch, prepare, pretrain, finetune, evaluate) as a share of the full run;
 * the finetune stage(s) (one per well in older commits) and the one IT-LSTM stage:
   their wall time against their wells' summed compute (``cost.json``);
@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pipeline_copy import copy_project, did_work, pipeline_env, stop_kernel_pool  # noqa: E402
+from pipeline_copy import copy_project, did_work, pipeline_env  # noqa: E402
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -54,10 +54,9 @@ class ProjectCpu:
     """CPU seconds of every process that has worked in ``project`` since this meter started.
 
     A thread reads, five times a second, the user + system time of each process whose
-    working folder is ``project`` (DVC, the notebook runners, the warm kernel pool and
-    its kernels, which are not DVC's children) and keeps the last value seen per process
-    (pid and start time). A process's time since the last reading before it ended is
-    missed (at most 0.2 s each).
+    working folder is ``project`` (DVC, the notebook runners and their kernels) and keeps
+    the last value seen per process (pid and start time). A process's time since the last
+    reading before it ended is missed (at most 0.2 s each).
     """
 
     def __init__(self, project: Path):
@@ -244,7 +243,6 @@ def main() -> None:
     noop = time.perf_counter() - noop_start
     if did_work(again):
         raise SystemExit("the second dvc repro was not a no-op (beyond the check of the data source)")
-    stop_kernel_pool(project, env)
     report = summarize(project, total, stages, noop) | {"source": str(args.source), "commit": _commit(args.source)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -9,7 +9,6 @@ file by path)::
     project = copy_project(tmp_path / "project", reduced_params([310854, 311001, 329144]))
     env = pipeline_env()
     subprocess.run(["dvc", "repro"], cwd=project, env=env)
-    stop_kernel_pool(project, env)
 """
 
 from __future__ import annotations
@@ -105,12 +104,6 @@ def pipeline_env(mirror: Path | None = MIRROR) -> dict[str, str]:
     if mirror is not None and Path(mirror).exists():
         env["GWTL_EHYD_MIRROR"] = str(mirror)
     return env
-
-
-def stop_kernel_pool(project: Path, env: dict[str, str]) -> None:
-    """Stop the warm kernel pool server of ``project`` (it would idle for two minutes)."""
-    subprocess.run([sys.executable, "-m", "gwtl.pipeline.kernel_pool", "stop"], cwd=project, env=env,
-                   capture_output=True)
 
 
 def stages_run(output: str) -> list[str]:

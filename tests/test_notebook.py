@@ -1,19 +1,12 @@
-"""The notebook runner: parameters reach the notebook; failures leave no output behind; bad
-command lines (unknown -p, an output that is the source or not a notebook) are refused before running."""
+"""The notebook runner: parameters reach the notebook; failures leave no output behind; the HTML has
+no code; bad command lines (unknown -p, an output that is the source or not a notebook) are refused
+before running."""
 
 import nbformat
 import pytest
 
-from gwtl.pipeline import kernel_pool
 from gwtl.pipeline import notebook
-from gwtl.pipeline import notebook_run
 from gwtl.pipeline.notebook import main
-
-
-@pytest.fixture(autouse=True)
-def cold_kernels(monkeypatch):
-    """These tests run the cold path; tests/test_kernel_pool.py covers warm kernels."""
-    monkeypatch.setenv("GWTL_WARM_KERNELS", "0")
 
 
 def write_notebook(path, body: str):
@@ -36,8 +29,32 @@ def test_parameters_are_injected_and_html_written(tmp_path):
 
 def test_failure_leaves_no_declared_output(tmp_path):
     source, out = tmp_path / "nb.ipynb", tmp_path / "reports" / "run.ipynb"
-    write_notebook(source, "raise RuntimeError('boom')")
+    write_notebook(source, "print('half way')\nraise RuntimeError('boom')")
     with pytest.raises(Exception, match="boom"):
+        main([str(source), str(out), "--quiet"])
+    assert not out.exists() and not out.with_suffix(".html").exists()
+    assert "half way" in (tmp_path / "reports" / "run.failed.ipynb").read_text()
+    assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_failed_rerun_leaves_the_previous_outputs_as_they_were(tmp_path):
+    source, out = tmp_path / "nb.ipynb", tmp_path / "reports" / "run.ipynb"
+    out.parent.mkdir()
+    out.write_text("previous notebook")
+    out.with_suffix(".html").write_text("previous report")
+    write_notebook(source, "print('half way')\nraise RuntimeError('boom')")
+    with pytest.raises(Exception, match="boom"):
+        main([str(source), str(out), "--quiet"])
+    assert out.read_text() == "previous notebook" and out.with_suffix(".html").read_text() == "previous report"
+
+
+def test_failed_rendering_leaves_no_declared_output(tmp_path, monkeypatch):
+    def fail(notebook, html):
+        raise RuntimeError("cannot render")
+    monkeypatch.setattr(notebook, "render_html", fail)
+    source, out = tmp_path / "nb.ipynb", tmp_path / "reports" / "run.ipynb"
+    write_notebook(source, "print('done')")
+    with pytest.raises(RuntimeError, match="cannot render"):
         main([str(source), str(out), "--quiet"])
     assert not out.exists() and not out.with_suffix(".html").exists()
     assert (tmp_path / "reports" / "run.failed.ipynb").exists()
@@ -56,11 +73,10 @@ def test_cell_output_is_streamed(tmp_path, capsys):
 
 @pytest.fixture
 def nothing_runs(monkeypatch):
-    """Neither the warm-kernel path nor the cold path may start: the checks come before both."""
+    """The notebook may not start: the checks come first."""
     def run(*args, **kwargs):
         raise AssertionError("the notebook was run")
-    monkeypatch.setattr(kernel_pool, "run_warm", run)
-    monkeypatch.setattr(notebook_run, "run_notebook", run)
+    monkeypatch.setattr(notebook, "run_notebook", run)
 
 
 def refused(argv, capsys) -> str:

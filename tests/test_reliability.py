@@ -33,8 +33,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from pipeline_copy import (ALWAYS_RUN, MIRROR, copy_project, pipeline_env, reduced_params, stop_kernel_pool,
-                           write_params)
+from pipeline_copy import ALWAYS_RUN, MIRROR, copy_project, pipeline_env, reduced_params, write_params
 
 WELLS = [310854, 311001, 329144]
 BUDGETS = {"pretrain__trials": 2, "train__max_epochs": 5, "ensemble__members": 1,
@@ -118,37 +117,17 @@ def repro_killed(project: Path, env: dict, args: list[str], when: Callable[[str]
     return "".join(lines)
 
 
-def _proc(pid: int) -> tuple[int, str] | None:
-    """Parent pid and command line of a process (None if it is gone)."""
-    try:
-        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        return ppid, Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def stage_processes(project: Path) -> dict[int, str]:
-    """Processes working in ``project`` outside the warm kernel pool (DVC, gwtl.pipeline.notebook, kernels).
-
-    The pool server and the processes it forks (zygote, kernels) are left out: the pool
-    kills a kernel whose caller went away itself (tests/test_kernel_pool.py).
-    """
+    """Processes working in ``project`` (DVC, gwtl.pipeline.notebook, kernels): pid -> command line."""
     found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 if Path(os.readlink(entry / "cwd")) == project:
-                    found[int(entry.name)] = _proc(int(entry.name))
+                    found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
             except OSError:
                 pass
-    left = {}
-    for pid, info in found.items():
-        chain, seen = info, 0
-        while chain and "gwtl.pipeline.kernel_pool serve" not in chain[1] and chain[0] > 1 and seen < 50:
-            chain, seen = _proc(chain[0]), seen + 1
-        if info and not (chain and "gwtl.pipeline.kernel_pool serve" in chain[1]):
-            left[pid] = info[1][:200]
-    return left
+    return found
 
 
 def assert_nothing_keeps_running(project: Path, timeout: float = 15.0) -> None:
@@ -194,11 +173,8 @@ def project(tmp_path_factory):
     """A reduced copy in which `dvc repro finetune` (fetch .. finetune) has run."""
     folder = copy_project(tmp_path_factory.mktemp("reliability") / "project", reduced_params(WELLS, **BUDGETS))
     env = pipeline_env()
-    try:
-        dvc(folder, env, "repro", "finetune")
-        yield folder, env
-    finally:
-        stop_kernel_pool(folder, env)
+    dvc(folder, env, "repro", "finetune")
+    yield folder, env
 
 
 def mirror_files(params: dict) -> list[str]:
@@ -222,11 +198,8 @@ def sourced(tmp_path_factory):
     folder = copy_project(root / "project", params)
     env = pipeline_env(mirror=None)
     env.pop("GWTL_EHYD_MIRROR", None)
-    try:
-        dvc(folder, env, "repro", "prepare")
-        yield folder, env, mirror
-    finally:
-        stop_kernel_pool(folder, env)
+    dvc(folder, env, "repro", "prepare")
+    yield folder, env, mirror
 
 
 # --------------------------------------------------------------------------- killed runs

@@ -12,9 +12,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get i
 
 
 @pytest.fixture
-def report(tmp_path, monkeypatch):
+def report(tmp_path):
     """A report rendered by the notebook runner: a title, text and two figures."""
-    monkeypatch.setenv("GWTL_WARM_KERNELS", "0")
     source, out = tmp_path / "nb.ipynb", tmp_path / "reports" / "demo.ipynb"
     nb = nbformat.v4.new_notebook()
     figure = ("from matplotlib.figure import Figure\nfrom gwtl.report.figures import as_image\n"

@@ -5,16 +5,14 @@ tagged ``parameters``)::
 
     python -m gwtl.pipeline.notebook notebooks/finetune.ipynb reports/finetune.ipynb -p out models/finetune
 
-writes the executed notebook and ``reports/finetune.html`` beside it.
-Cell output (stdout, stderr) is streamed to the terminal so that ``dvc repro`` shows
-progress. Both files are written to temporary names first and moved into place only
-when the run succeeded.
-
-Runs go through a warm kernel of :mod:`gwtl.pipeline.kernel_pool` when one matches this
-interpreter, folder and environment (saving ~5 s of start-up per run), and start a
-fresh kernel otherwise; ``GWTL_WARM_KERNELS=0`` always starts a fresh one. Both run
-the notebook through :func:`gwtl.pipeline.notebook_run.run_notebook`. In a copy of the project
-(a queued DVC experiment) the command runs that copy's code (:mod:`gwtl.pipeline.checkout_src`).
+writes the executed notebook and ``reports/finetune.html`` beside it: the HTML is a
+report for a reader (text, tables and figures) without the code, which the executed
+notebook keeps. Cell output (stdout, stderr) is streamed to the terminal so that
+``dvc repro`` shows progress. Each run starts a fresh Jupyter kernel. The executed
+notebook is written to ``<output stem>.tmp.ipynb`` and both files are moved into place
+only when the run succeeded; a failed run is kept as ``<output stem>.failed.ipynb``, a
+name no stage declares. In a copy of the project (a queued DVC experiment) the command
+runs that copy's code (:mod:`gwtl.pipeline.checkout_src`).
 
 Refused before anything runs: a ``-p NAME`` that the notebook's cell tagged
 ``parameters`` does not assign (papermill would only warn, and the notebook would run
@@ -31,10 +29,10 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from gwtl.pipeline import checkout_src
-from gwtl.pipeline import kernel_pool
-from gwtl.pipeline import notebook_run
+from gwtl.pipeline.atomic import write_text
 
 
 def _value(text: str):
@@ -88,6 +86,41 @@ def refusal(source: Path, output: Path, names: list[str]) -> str | None:
     return None
 
 
+def render_html(notebook: Path, html: Path) -> None:
+    """Export an executed notebook to standalone HTML without its code or prompts."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    write_text(html, body)
+
+
+def run_notebook(source: Path, output: Path, parameters: dict[str, Any], log_output: bool = True) -> None:
+    """Execute ``source`` in a fresh kernel into ``output`` and write ``output`` with suffix ``.html``.
+
+    Both are moved into place only when the run and the rendering succeeded; otherwise
+    the executed notebook is kept as ``<output stem>.failed.ipynb``. ``log_output``
+    streams cell stdout/stderr to ``sys.stdout``/``sys.stderr`` as it comes.
+    """
+    # imported here, not at the top: a command that checkout_src re-executes loads papermill once, after that
+    import papermill as pm
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # papermill writes the notebook as it runs, under an .ipynb name it can check
+    tmp = output.with_name(output.stem + ".tmp.ipynb")
+    streams = {"stdout_file": sys.stdout, "stderr_file": sys.stderr} if log_output else {}
+    try:
+        pm.execute_notebook(str(source), str(tmp), parameters=parameters, progress_bar=False, cwd=os.getcwd(),
+                            kernel_name="python3", language="python", **streams)
+        render_html(tmp, output.with_suffix(".html"))
+    except BaseException:
+        if tmp.exists():
+            tmp.replace(output.with_name(output.stem + ".failed.ipynb"))
+        raise
+    tmp.replace(output)
+
+
 def restore_note(stage: str) -> str:
     """The line added to the error of a stage's failed notebook under ``dvc repro``."""
     return (f"DVC removed the previous outputs of stage '{stage}' before running it; "
@@ -108,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(problem)
     params = {name: _value(value) for name, value in args.p}
     try:
-        if not kernel_pool.run_warm(args.source, args.output, params, log_output=not args.quiet):
-            notebook_run.run_notebook(args.source, args.output, params, log_output=not args.quiet)
+        run_notebook(args.source, args.output, params, log_output=not args.quiet)
     except Exception as err:
         if stage := os.environ.get("DVC_STAGE"):  # set by DVC for the command of a stage
             err.add_note(restore_note(stage))
