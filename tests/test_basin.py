@@ -25,8 +25,11 @@ import gwtl.sources.fetch as fetch_module
 from gwtl.data.prepare import prepare
 from gwtl.params import load_params
 from gwtl.pipeline.cli import main
-from gwtl.sources.fetch import fetch
-from gwtl.sources.station_choice import BasinError, basin_params_text, choose_basin, write_basin
+from gwtl.sources.catalog import area_wells, catalog_path, read_catalog
+from gwtl.sources.fetch import FetchError, fetch, open_source
+from gwtl.sources.station_choice import (BasinError, _area_well_status, _check_request, _Files, _no_gauge,
+                                         _too_few_rain_stations, _too_few_wells, basin_params_text, choose_basin,
+                                         write_basin)
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("GWTL_EHYD_MIRROR", ROOT.parent / "shared" / "data" / "ehyd"))
@@ -258,6 +261,124 @@ def test_csv_format_is_refused(fake_mirror):
     params["data"]["format"] = "csv"
     with pytest.raises(BasinError, match="data.format is 'csv'.*basin section of params.yaml yourself"):
         choose_basin(params, 999)
+
+
+# --------------------------------------------------------------------------- steps of choose_basin
+
+PREP = {"start": "2000-01", "end": "2005-12", "min_coverage": 0.95, "min_wells": 4, "min_rain_stations": 2}
+
+
+@pytest.fixture(scope="module")
+def fake_catalogs(fake_area) -> dict:
+    return {kind: read_catalog(catalog_path(fake_area, kind), kind) for kind in ("gw", "nlv", "owf")}
+
+
+@pytest.fixture(scope="module")
+def fake_kept(fake_catalogs) -> pd.DataFrame:
+    """The catalog rows of the fake area's three kept wells."""
+    wells = area_wells(fake_catalogs["gw"], 999)
+    return wells[wells["hzb"].isin(FAKE_BASIN["wells"])]
+
+
+def test_check_request():
+    assert _check_request(fake_params(), 10.0, 8.0) is None
+    with pytest.raises(BasinError, match=r"^radii must be positive, got --radius-rain 0 --radius-gauge 8\.0$"):
+        _check_request(fake_params(), 0, 8.0)
+    with pytest.raises(BasinError, match=r"got --radius-rain 10\.0 --radius-gauge -1$"):
+        _check_request(fake_params(), 10.0, -1)
+    params = fake_params()
+    params["data"]["format"] = "csv"
+    with pytest.raises(BasinError, match=r"^data\.format is 'csv': `gwtl basin` chooses stations from the eHYD"):
+        _check_request(params, 10.0, 8.0)
+
+
+def test_too_few_wells_message():
+    wells = pd.DataFrame({"hzb": [1, 2, 3], "coverage": [0.5, np.nan, 1.0],
+                          "reason": ["coverage 0.500 < 0.95", "no file", "kept"], "kept": [False, False, True]})
+    assert str(_too_few_wells(999, "Testfeld", wells, PREP)) == (
+        "area 999 Testfeld: 1 of 3 wells pass (coverage >= 0.95 over 2000-01..2005-12), fewer than "
+        "prepare.min_wells = 4. Best wells: 3 (coverage 1.000), 1 (coverage 0.500 < 0.95), 2 (no file). "
+        "Lower prepare.min_coverage, move prepare.start/end, or choose another area.")
+    many = pd.DataFrame({"hzb": range(10), "coverage": np.linspace(0.1, 0.9, 10), "reason": "low", "kept": False})
+    message = str(_too_few_wells(999, "Testfeld", many, PREP))
+    assert message.count("(low)") == 8 and "Best wells: 9 (low), 8 (low)" in message  # the best 8, best first
+
+
+def test_too_few_rain_stations_message(fake_catalogs, fake_kept):
+    rain = pd.DataFrame({"hzb": [800004, 800001], "reason": ["no N-Tagessummen file: gone", "kept"],
+                         "kept": [False, True]})
+    assert str(_too_few_rain_stations(999, "Testfeld", rain, fake_catalogs["nlv"], fake_kept, 3.0, PREP)) == (
+        "area 999 Testfeld: 1 precipitation station(s) within 3 km of a kept well have daily sums with coverage "
+        ">= 0.95 (prepare.min_rain_stations = 2); candidates: 800004 (no N-Tagessummen file: gone), 800001 (kept); "
+        "the nearest stations beyond it: 800002 Regen 800002 (4.4 km), 800003 Regen 800003 (33.4 km). "
+        "Try a larger --radius-rain.")
+    none = str(_too_few_rain_stations(999, "Testfeld", rain.iloc[:0], fake_catalogs["nlv"], fake_kept, 0.5, PREP))
+    assert "0 precipitation station(s) within 0.5 km" in none and "candidates: none; the nearest" in none
+
+
+def test_no_gauge_message(fake_catalogs, fake_kept):
+    gauges = pd.DataFrame({"hzb": [700004], "reason": ["no Q-Tagesmittel file: only W"], "kept": [False]})
+    assert str(_no_gauge(999, "Testfeld", gauges, fake_catalogs["owf"], fake_kept, 1.2, PREP)) == (
+        "area 999 Testfeld: no discharge gauge within 1.2 km of a kept well has a Q-Tagesmittel file with coverage "
+        ">= 0.95; candidates: 700004 (no Q-Tagesmittel file: only W); the nearest stations beyond it: "
+        "700002 Pegel 700002 (5.6 km), 700003 Pegel 700003 (22.2 km). Try a larger --radius-gauge.")
+    everything = str(_no_gauge(999, "Testfeld", gauges.iloc[:0], fake_catalogs["owf"], fake_kept, 100, PREP))
+    assert everything.endswith("candidates: none. Try a larger --radius-gauge.")  # nothing beyond 100 km
+
+
+def well_status(params: dict, setting: str, folder: Path, catalogs: dict):
+    """:func:`_area_well_status` of the fake area read from ``setting``: (status, notes, files)."""
+    folder.mkdir()
+    files = _Files(open_source(params, setting), folder)
+    months = pd.date_range("2000-01-01", "2005-12-01", freq="MS")
+    status, notes = _area_well_status(files, area_wells(catalogs["gw"], 999), params, months,
+                                      setting=setting, area=999, name="Testfeld")
+    return status, notes, files
+
+
+def kept_wells(status) -> list[bool]:
+    return [reason == "kept" for _, reason in status]
+
+
+def test_area_wells_are_read_from_a_mirror_that_holds_them(fake_area, fake_catalogs, tmp_path, monkeypatch):
+    monkeypatch.setenv(fetch_module.MIRROR_ENV, str(fake_area))
+    for i, setting in enumerate([str(fake_area), "auto"]):
+        status, notes, files = well_status(fake_params(setting), setting, tmp_path / f"files{i}", fake_catalogs)
+        assert kept_wells(status) == [True, True, True, False, False] and notes == []
+        assert files.source.mode == "mirror"
+        assert status[4][1] == f"no Grundwasserstand-Monatsmittel file: no Grundwasserstand-Monatsmittel-900005.csv " \
+                               f"in the mirror {fake_area}"
+
+
+def test_auto_gives_up_a_mirror_without_the_area_for_ehyd(fake_catalogs, fake_server, tmp_path, monkeypatch):
+    only_catalogs = tmp_path / "mirror"
+    write_catalogs(only_catalogs)
+    monkeypatch.setenv(fetch_module.MIRROR_ENV, str(only_catalogs))
+    status, notes, files = well_status(fake_params("auto", fake_server), "auto", tmp_path / "files", fake_catalogs)
+    assert kept_wells(status) == [True, True, True, False, False] and files.source.mode == "download"
+    assert fake_server.hits("id=900001&") == 1
+    assert notes == [f"the mirror {only_catalogs} holds no well file of area 999, so the files were downloaded "
+                     "from eHYD; before `dvc repro`, set data.source: download in params.yaml (with data.source: "
+                     "auto the fetch stage would use the mirror)."]
+
+
+def test_a_mirror_named_in_params_is_never_given_up(fake_catalogs, fake_server, tmp_path):
+    only_catalogs = tmp_path / "mirror"
+    write_catalogs(only_catalogs)
+    status, notes, files = well_status(fake_params(str(only_catalogs), fake_server), str(only_catalogs),
+                                       tmp_path / "files", fake_catalogs)
+    assert not any(kept_wells(status)) and notes == [] and files.source.mode == "mirror"
+    assert all(reason.startswith("no Grundwasserstand-Monatsmittel file: ") for _, reason in status)
+    assert fake_server.hits("id=") == 0
+
+
+def test_a_failed_download_instead_of_the_mirror_names_the_mirror(fake_catalogs, tmp_path, monkeypatch):
+    only_catalogs = tmp_path / "mirror"
+    write_catalogs(only_catalogs)
+    monkeypatch.setenv(fetch_module.MIRROR_ENV, str(only_catalogs))
+    with pytest.raises(FetchError, match=rf"^the mirror {only_catalogs} holds no well file of area 999 Testfeld, "
+                                         r"so gwtl tried to download them from eHYD: http://127\.0\.0\.1:9/"):
+        well_status(fake_params("auto"), "auto", tmp_path / "files", fake_catalogs)
 
 
 # --------------------------------------------------------------------------- params.yaml text

@@ -14,6 +14,7 @@ import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 with warnings.catch_warnings():  # optuna imports tqdm.auto, which warns in a kernel without ipywidgets
     warnings.filterwarnings("ignore", message="IProgress not found")
@@ -27,6 +28,7 @@ from gwtl.models.train import History, Pair, fit, split_rows
 
 HYPERPARAMETERS = ("window", "hidden", "layers", "dropout", "lr", "batch")
 PRUNE_AFTER_TRIALS = 5
+TRIAL_COLUMNS = ["trial", *HYPERPARAMETERS, "val_loss", "epochs", "best_epoch", "seconds", "cpu_s", "state"]
 
 
 def suggest(trial: optuna.Trial, space: dict) -> dict:
@@ -134,67 +136,170 @@ def tune(
     -------
     TuneResult
         ``best``: the best configuration (keys of :data:`HYPERPARAMETERS`),
-        ``val_loss`` and ``trial`` (its number; the first of equal losses); ``table``: one row per trial with ``trial``, the
-        hyperparameters, ``val_loss`` (best validation loss reached),
-        ``epochs``, ``best_epoch`` (empty when pruned), ``seconds`` (wall),
+        ``val_loss`` and ``trial`` (its number; the first of equal losses);
+        ``table``: one row per trial with the columns :data:`TRIAL_COLUMNS`:
+        ``trial``, the hyperparameters, ``val_loss`` (best validation loss
+        reached), ``epochs``, ``best_epoch`` (empty when pruned), ``seconds`` (wall),
         ``cpu_s`` (CPU time of the process) and ``state`` (``complete`` or
         ``pruned``); ``model`` and ``history`` of the best trial; ``budgets``.
     """
     if any(not 1 <= k < trials for k in budgets):
         raise ValueError(f"trial budgets {list(budgets)} must each lie in 1 .. {trials - 1} (below trials)")
-    cache: dict[int, tuple[Samples, tuple[Pair, Pair]]] = {}
+    record = TrialRecord(budgets)
+    run = partial(objective, space=space, windows=WindowData(make_samples, split), record=record, seed=seed,
+                  max_epochs=max_epochs, patience=patience, prune=prune, log=log)
+    make_study(seed, patience).optimize(run, n_trials=trials)
+    return record.result()
 
-    def data(window: int):
-        if window not in cache:
-            samples = make_samples(window)
-            cache[window] = samples, split_rows(samples, split)
-        return cache[window]
 
-    rows = []
-    kept: dict = {}
-    snapshots: dict[int, Best] = {}
+# --------------------------------------------------------------------------- steps of the search
 
-    def objective(trial: optuna.Trial) -> float:
-        config = suggest(trial, space)
-        samples, pairs = data(config["window"])
-        start, cpu = time.perf_counter(), time.process_time()
-        row = {"trial": trial.number, **config, "state": "complete"}
 
-        def report(epoch: int, best_loss: float) -> None:
-            row.update(val_loss=best_loss, epochs=epoch)
-            trial.report(best_loss, epoch)
-            if prune and trial.should_prune():
-                raise optuna.TrialPruned()
+class WindowData:
+    """Samples and training/validation rows of each window, made on first use.
 
-        try:
-            model, history = train_config(config, pairs, samples.x.shape[2], samples.leads, seed=seed,
-                                          max_epochs=max_epochs, patience=patience, on_epoch=report)
-        except optuna.TrialPruned:
-            row["state"] = "pruned"
-            raise
-        else:
-            row.update(val_loss=history.best_val, epochs=history.epochs, best_epoch=history.best_epoch)
-            if not kept or history.best_val < kept["val_loss"]:
-                kept.update(val_loss=history.best_val, model=model, history=history,
-                            config={**config, "val_loss": history.best_val, "trial": trial.number})
-            return history.best_val
-        finally:
-            row["seconds"] = time.perf_counter() - start
-            row["cpu_s"] = time.process_time() - cpu
-            rows.append(row)
-            if trial.number + 1 in budgets and kept:
-                snapshots[trial.number + 1] = Best(kept["config"], kept["model"], kept["history"])
-            if log is not None:
-                log(f"trial {trial.number:3d}: val_loss {row.get('val_loss', float('nan')):.4f} {row['state']:8s} window "
-                    f"{config['window']} hidden {config['hidden']} layers {config['layers']} dropout "
-                    f"{config['dropout']:.2f} lr {config['lr']:.4f} batch {config['batch']} "
-                    f"({row.get('epochs', 0)} epochs, {row['seconds']:.1f} s)")
+    Parameters
+    ----------
+    make_samples : callable
+        ``window -> Samples``.
+    split : dict
+        ``split`` of params.yaml, for :func:`gwtl.models.train.split_rows`.
+    """
 
+    def __init__(self, make_samples: Callable[[int], Samples], split: dict):
+        self.make_samples = make_samples
+        self.split = split
+        self.made: dict[int, tuple[Samples, tuple[Pair, Pair]]] = {}
+
+    def __call__(self, window: int) -> tuple[Samples, tuple[Pair, Pair]]:
+        """The samples of ``window`` and their training and validation pairs."""
+        if window not in self.made:
+            samples = self.make_samples(window)
+            self.made[window] = samples, split_rows(samples, self.split)
+        return self.made[window]
+
+
+class EpochReport:
+    """``on_epoch`` of one trial: report the best validation loss so far to Optuna, and prune.
+
+    Remembers the last epoch reported and its loss (``epochs``, ``val_loss``;
+    ``None`` before the first epoch), which is what a pruned trial reached.
+    """
+
+    def __init__(self, trial: optuna.Trial, prune: bool):
+        self.trial = trial
+        self.prune = prune
+        self.epochs: int | None = None
+        self.val_loss: float | None = None
+
+    def __call__(self, epoch: int, best_loss: float) -> None:
+        self.epochs, self.val_loss = epoch, best_loss
+        self.trial.report(best_loss, epoch)
+        if self.prune and self.trial.should_prune():
+            raise optuna.TrialPruned()
+
+
+def trial_row(number: int, config: dict, state: str, reached: EpochReport, history: History | None,
+              seconds: float, cpu_s: float) -> dict:
+    """One row of the trials table (columns :data:`TRIAL_COLUMNS`).
+
+    ``val_loss`` and ``epochs`` are those of ``history`` when the trial
+    finished training, else the last epoch ``reached`` (absent before the
+    first epoch); ``best_epoch`` only of a finished trial.
+    """
+    row = {"trial": number, **config, "state": state}
+    if reached.epochs is not None:
+        row.update(val_loss=reached.val_loss, epochs=reached.epochs)
+    if history is not None:
+        row.update(val_loss=history.best_val, epochs=history.epochs, best_epoch=history.best_epoch)
+    return {**row, "seconds": seconds, "cpu_s": cpu_s}
+
+
+def trial_line(row: dict) -> str:
+    """The log line of one trial (``row`` of :func:`trial_row`)."""
+    return (f"trial {row['trial']:3d}: val_loss {row.get('val_loss', float('nan')):.4f} {row['state']:8s} window "
+            f"{row['window']} hidden {row['hidden']} layers {row['layers']} dropout "
+            f"{row['dropout']:.2f} lr {row['lr']:.4f} batch {row['batch']} "
+            f"({row.get('epochs', 0)} epochs, {row['seconds']:.1f} s)")
+
+
+class TrialRecord:
+    """The trials of one search: their rows, the best trial so far and the best of the first ``k`` trials.
+
+    Parameters
+    ----------
+    budgets : tuple of int
+        Trial counts ``k`` after which to keep the best trial so far.
+    """
+
+    def __init__(self, budgets: tuple[int, ...] = ()):
+        self.budgets = tuple(budgets)
+        self.rows: list[dict] = []
+        self.best: Best | None = None
+        self.best_of_first: dict[int, Best] = {}
+
+    def add(self, row: dict, fitted: tuple[LSTMForecaster, History] | None) -> None:
+        """Record one trial: its ``row`` and, when it finished training, its model and history.
+
+        A finished trial becomes the best when its best validation loss is
+        strictly lower than the best so far (so the first of equal losses
+        stays); after trial ``k`` of ``budgets`` the best so far is kept.
+        """
+        if fitted is not None:
+            model, history = fitted
+            if self.best is None or history.best_val < self.best.config["val_loss"]:
+                config = {h: row[h] for h in HYPERPARAMETERS}
+                self.best = Best({**config, "val_loss": history.best_val, "trial": row["trial"]}, model, history)
+        self.rows.append(row)
+        if row["trial"] + 1 in self.budgets and self.best is not None:
+            self.best_of_first[row["trial"] + 1] = self.best
+
+    def table(self) -> pd.DataFrame:
+        """One row per trial, columns :data:`TRIAL_COLUMNS`."""
+        return pd.DataFrame(self.rows, columns=TRIAL_COLUMNS)
+
+    def result(self) -> TuneResult:
+        """The search's :class:`TuneResult`."""
+        if self.best is None:
+            raise ValueError("no trial finished training, so there is no best configuration")
+        return TuneResult(self.best.config, self.table(), self.best.model, self.best.history, self.best_of_first)
+
+
+def make_study(seed: int, patience: int) -> optuna.Study:
+    """A study that minimizes, with the TPE sampler seeded by ``seed`` and the median pruner.
+
+    The pruner leaves the first :data:`PRUNE_AFTER_TRIALS` trials and the
+    first ``patience`` epochs of every trial alone.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER_TRIALS, n_warmup_steps=patience)
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
-    study.optimize(objective, n_trials=trials)
-    best = kept["config"]
-    table = pd.DataFrame(rows, columns=["trial", *HYPERPARAMETERS, "val_loss", "epochs", "best_epoch",
-                                        "seconds", "cpu_s", "state"])
-    return TuneResult(best, table, kept["model"], kept["history"], snapshots)
+    return optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+
+
+def objective(trial: optuna.Trial, *, space: dict, windows: WindowData, record: TrialRecord, seed: int,
+              max_epochs: int, patience: int, prune: bool, log: Callable[[str], None] | None) -> float:
+    """Train the configuration that ``trial`` draws from ``space``; return its best validation loss.
+
+    Every trial's model and batch order are seeded by ``seed``. The trial is
+    added to ``record`` and logged also when it is pruned (``optuna.TrialPruned``
+    goes on to Optuna) or training raises (the error goes on too, and the row
+    keeps the state ``complete``).
+    """
+    config = suggest(trial, space)
+    samples, pairs = windows(config["window"])
+    start, cpu = time.perf_counter(), time.process_time()
+    reached = EpochReport(trial, prune)
+    state, fitted = "complete", None
+    try:
+        fitted = train_config(config, pairs, samples.x.shape[2], samples.leads, seed=seed,
+                              max_epochs=max_epochs, patience=patience, on_epoch=reached)
+        return fitted[1].best_val
+    except optuna.TrialPruned:
+        state = "pruned"
+        raise
+    finally:
+        row = trial_row(trial.number, config, state, reached, fitted[1] if fitted else None,
+                        time.perf_counter() - start, time.process_time() - cpu)
+        record.add(row, fitted)
+        if log is not None:
+            log(trial_line(row))

@@ -312,13 +312,7 @@ def choose_basin(params: dict, area: int, radius_rain_km: float = 10.0, radius_g
     gwtl.sources.fetch.FetchError
         A source that cannot be reached or a mirror without catalogs.
     """
-    if params["data"]["format"] != "ehyd":
-        raise BasinError(f"data.format is {params['data']['format']!r}: `gwtl basin` chooses stations from the eHYD "
-                         "catalogs; with your own CSV files list the wells, rain stations and gauges in the basin "
-                         "section of params.yaml yourself (README: your own basin), or set data.format: ehyd")
-    if radius_rain_km <= 0 or radius_gauge_km <= 0:
-        raise BasinError(f"radii must be positive, got --radius-rain {radius_rain_km} "
-                         f"--radius-gauge {radius_gauge_km}")
+    _check_request(params, radius_rain_km, radius_gauge_km)
     area = int(area)
     prep = params["prepare"]
     months = month_index(prep["start"], prep["end"])
@@ -326,7 +320,6 @@ def choose_basin(params: dict, area: int, radius_rain_km: float = 10.0, radius_g
     settings = {"period": [prep["start"], prep["end"]], "min_coverage": prep["min_coverage"],
                 "max_missing_days": prep["max_missing_days"], "radius_rain_km": radius_rain_km,
                 "radius_gauge_km": radius_gauge_km}
-    notes = []
     with tempfile.TemporaryDirectory(prefix="gwtl-basin-") as tmp:
         files = _Files(open_source(params, setting), Path(tmp))
         catalogs = {kind: files.catalog(kind) for kind in PRODUCTS}
@@ -334,49 +327,19 @@ def choose_basin(params: dict, area: int, radius_rain_km: float = 10.0, radius_g
         if in_area.empty:
             raise _unknown_area(catalogs["gw"], area)
         name = _area_name(in_area["area_name"].iloc[0])
-        status = [_well_status(files, int(h), params, months) for h in in_area["hzb"]]
-        if files.source.mode == "mirror" and setting == "auto" and all(
-                r.startswith(f"no {PRODUCTS['gw']} file") for _, r in status):
-            mirror = files.source.location
-            notes.append(f"the mirror {mirror} holds no well file of area {area}, so the files "
-                         "were downloaded from eHYD; before `dvc repro`, set data.source: download in "
-                         "params.yaml (with data.source: auto the fetch stage would use the mirror).")
-            files.source = open_source(params, "download")
-            try:
-                status = [_well_status(files, int(h), params, months) for h in in_area["hzb"]]
-            except FetchError as err:
-                raise FetchError(f"the mirror {mirror} holds no well file of area {area} {name}, so gwtl "
-                                 f"tried to download them from eHYD: {err}") from None
+        status, notes = _area_well_status(files, in_area, params, months, setting=setting, area=area, name=name)
         wells = pd.DataFrame({"hzb": in_area["hzb"].astype(int), "name": in_area["name"],
                               "coverage": [c for c, _ in status], "reason": [r for _, r in status]})
         wells["kept"] = wells["reason"] == "kept"
         kept = in_area[wells["kept"].to_numpy()]
         if len(kept) < prep["min_wells"]:
-            best = wells.sort_values("coverage", ascending=False).head(8)
-            raise BasinError(
-                f"area {area} {name}: {len(kept)} of {len(wells)} wells pass (coverage >= "
-                f"{prep['min_coverage']} over {prep['start']}..{prep['end']}), fewer than prepare.min_wells = "
-                f"{prep['min_wells']}. Best wells: "
-                + ", ".join(f"{h} ({r if r != 'kept' else f'coverage {c:.3f}'})"
-                            for h, c, r in zip(best["hzb"], best["coverage"], best["reason"]))
-                + ". Lower prepare.min_coverage, move prepare.start/end, or choose another area.")
+            raise _too_few_wells(area, name, wells, prep)
         rain = _stations(files, "nlv", catalogs["nlv"], kept, radius_rain_km, params, months)
         if rain["kept"].sum() < prep["min_rain_stations"]:
-            raise BasinError(
-                f"area {area} {name}: {int(rain['kept'].sum())} precipitation station(s) within "
-                f"{radius_rain_km:g} km of a kept well have daily sums with coverage >= {prep['min_coverage']} "
-                f"(prepare.min_rain_stations = {prep['min_rain_stations']}); candidates: "
-                + (", ".join(f"{h} ({r})" for h, r in zip(rain["hzb"], rain["reason"])) or "none")
-                + _beyond(catalogs["nlv"], kept, radius_rain_km)
-                + ". Try a larger --radius-rain.")
+            raise _too_few_rain_stations(area, name, rain, catalogs["nlv"], kept, radius_rain_km, prep)
         gauge_table = _stations(files, "owf", catalogs["owf"], kept, radius_gauge_km, params, months)
         if not gauge_table["kept"].any():
-            raise BasinError(
-                f"area {area} {name}: no discharge gauge within {radius_gauge_km:g} km of a kept well has "
-                f"a Q-Tagesmittel file with coverage >= {prep['min_coverage']}; candidates: "
-                + (", ".join(f"{h} ({r})" for h, r in zip(gauge_table["hzb"], gauge_table["reason"])) or "none")
-                + _beyond(catalogs["owf"], kept, radius_gauge_km)
-                + ". Try a larger --radius-gauge.")
+            raise _no_gauge(area, name, gauge_table, catalogs["owf"], kept, radius_gauge_km, prep)
         gauge_table = _choose_gauges(gauge_table, files.catchments(), gauges)
         location = f"{files.source.mode} {files.source.location}"
         data_source = str(Path(files.source.location).resolve()) if files.source.mode == "mirror" else "download"
@@ -386,6 +349,95 @@ def choose_basin(params: dict, area: int, radius_rain_km: float = 10.0, radius_g
         rain=rain[columns],
         gauges=gauge_table[columns[:2] + ["river", "catchment_km2"] + columns[2:]],
         source=location, settings=settings, notes=notes, data_source=data_source)
+
+
+def _check_request(params: dict, radius_rain_km: float, radius_gauge_km: float) -> None:
+    """Refuse, before reading anything, a ``data.format`` other than ehyd and radii that are not positive."""
+    if params["data"]["format"] != "ehyd":
+        raise BasinError(f"data.format is {params['data']['format']!r}: `gwtl basin` chooses stations from the eHYD "
+                         "catalogs; with your own CSV files list the wells, rain stations and gauges in the basin "
+                         "section of params.yaml yourself (README: your own basin), or set data.format: ehyd")
+    if radius_rain_km <= 0 or radius_gauge_km <= 0:
+        raise BasinError(f"radii must be positive, got --radius-rain {radius_rain_km} "
+                         f"--radius-gauge {radius_gauge_km}")
+
+
+def _area_well_status(files: _Files, in_area: pd.DataFrame, params: dict, months: pd.DatetimeIndex, *,
+                      setting: str, area: int, name: str) -> tuple[list[tuple[float, str]], list[str]]:
+    """Coverage and reason of every well of ``in_area``, read from ``files`` (the mirror-then-download fallback).
+
+    When ``setting`` (the ``data.source`` in use) is ``"auto"`` and it found a
+    mirror that holds no well file of the area, the mirror is given up for
+    eHYD: ``files`` switches to the download source and the wells are read again.
+
+    Returns
+    -------
+    status : list of (float, str)
+        :func:`_well_status` of each well, in the order of ``in_area``.
+    notes : list of str
+        The note that the files were downloaded instead of read from the
+        mirror, or none.
+
+    Raises
+    ------
+    gwtl.sources.fetch.FetchError
+        When that download fails; the message names the mirror that lacked the files.
+    """
+    status = [_well_status(files, int(h), params, months) for h in in_area["hzb"]]
+    if not (files.source.mode == "mirror" and setting == "auto"
+            and all(r.startswith(f"no {PRODUCTS['gw']} file") for _, r in status)):
+        return status, []
+    mirror = files.source.location
+    files.source = open_source(params, "download")
+    try:
+        status = [_well_status(files, int(h), params, months) for h in in_area["hzb"]]
+    except FetchError as err:
+        raise FetchError(f"the mirror {mirror} holds no well file of area {area} {name}, so gwtl "
+                         f"tried to download them from eHYD: {err}") from None
+    return status, [f"the mirror {mirror} holds no well file of area {area}, so the files "
+                    "were downloaded from eHYD; before `dvc repro`, set data.source: download in "
+                    "params.yaml (with data.source: auto the fetch stage would use the mirror)."]
+
+
+def _too_few_wells(area: int, name: str, wells: pd.DataFrame, prep: dict) -> BasinError:
+    """The error of an area with fewer than ``prepare.min_wells`` passing ``wells``; it lists the 8 best."""
+    best = wells.sort_values("coverage", ascending=False).head(8)
+    return BasinError(
+        f"area {area} {name}: {int(wells['kept'].sum())} of {len(wells)} wells pass (coverage >= "
+        f"{prep['min_coverage']} over {prep['start']}..{prep['end']}), fewer than prepare.min_wells = "
+        f"{prep['min_wells']}. Best wells: "
+        + ", ".join(f"{h} ({r if r != 'kept' else f'coverage {c:.3f}'})"
+                    for h, c, r in zip(best["hzb"], best["coverage"], best["reason"]))
+        + ". Lower prepare.min_coverage, move prepare.start/end, or choose another area.")
+
+
+def _too_few_rain_stations(area: int, name: str, rain: pd.DataFrame, catalog: pd.DataFrame, kept: pd.DataFrame,
+                           radius_km: float, prep: dict) -> BasinError:
+    """The error of fewer than ``prepare.min_rain_stations`` passing stations within ``radius_km`` of a kept well.
+
+    It lists every candidate with its reason and the nearest stations beyond the radius (:func:`_beyond`).
+    """
+    return BasinError(
+        f"area {area} {name}: {int(rain['kept'].sum())} precipitation station(s) within "
+        f"{radius_km:g} km of a kept well have daily sums with coverage >= {prep['min_coverage']} "
+        f"(prepare.min_rain_stations = {prep['min_rain_stations']}); candidates: "
+        + (", ".join(f"{h} ({r})" for h, r in zip(rain["hzb"], rain["reason"])) or "none")
+        + _beyond(catalog, kept, radius_km)
+        + ". Try a larger --radius-rain.")
+
+
+def _no_gauge(area: int, name: str, gauges: pd.DataFrame, catalog: pd.DataFrame, kept: pd.DataFrame,
+              radius_km: float, prep: dict) -> BasinError:
+    """The error of no passing discharge gauge within ``radius_km`` of a kept well.
+
+    It lists every candidate with its reason and the nearest gauges beyond the radius (:func:`_beyond`).
+    """
+    return BasinError(
+        f"area {area} {name}: no discharge gauge within {radius_km:g} km of a kept well has "
+        f"a Q-Tagesmittel file with coverage >= {prep['min_coverage']}; candidates: "
+        + (", ".join(f"{h} ({r})" for h, r in zip(gauges["hzb"], gauges["reason"])) or "none")
+        + _beyond(catalog, kept, radius_km)
+        + ". Try a larger --radius-gauge.")
 
 
 # --------------------------------------------------------------------------- report
