@@ -59,6 +59,7 @@ def queued(project: Path) -> dict:
     return found
 
 
+@pytest.mark.e2e
 def test_queue_one_experiment_per_area(in_project, mirror, capsys):
     project = in_project
     before = (project / "params.yaml").read_text(encoding="utf-8")
@@ -90,6 +91,7 @@ def test_queue_one_experiment_per_area(in_project, mirror, capsys):
         {"state": "queued", "basin.name": "Testfeld", "basin.area": "999", "wells": "3"}
 
 
+@pytest.mark.e2e
 def test_nothing_is_queued_on_an_error(in_project, mirror, capsys):
     assert main(["basin", "999", "--queue", "--name", "taken", "--source", str(mirror)]) == 0
     capsys.readouterr()
