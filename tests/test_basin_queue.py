@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from pipeline_copy import copy_project
-from test_basin import FAKE_BASIN, build_fake_area, fake_params_text
+from test_basin import FAKE_BASIN, fake_params_text
 
 from gwtl.pipeline.area_experiments import exp_show
 from gwtl.pipeline.cli import main
@@ -24,8 +24,8 @@ GIT = ["git", "-c", "user.name=gwtl tests", "-c", "user.email=tests@gwtl.invalid
 
 
 @pytest.fixture(scope="module")
-def mirror(tmp_path_factory) -> Path:
-    return build_fake_area(tmp_path_factory.mktemp("area") / "fake")
+def mirror(fake_area) -> Path:
+    return fake_area  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
