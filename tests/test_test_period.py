@@ -88,7 +88,7 @@ def fake_run_it(params, well, data, out=None, log=None):
 
 
 def test_it_lstm_rows_and_log_hold_no_test_score(tmp_path, monkeypatch):
-    monkeypatch.setattr(transfer, "run_it", fake_run_it)
+    monkeypatch.setattr(finetune, "run_it", fake_run_it)
     params, data = tiny_params(), synthetic_processed()
     lines = []
     result = finetune.run_it_all(params, data, tmp_path / "it", n_jobs=1, log=lines.append)
