@@ -108,6 +108,7 @@ def test_clusters_and_choices_use_training_data_only(tmp_path):
     assert not library_choices(params, trained, lib).equals(choices)
 
 
+@pytest.mark.slow
 def test_wells_choose_their_own_cluster(tmp_path):
     params, data = library_params(), two_groups()
     run_pretrain(params, data, tmp_path / "pretrain", log=None)
