@@ -1,12 +1,13 @@
 # Two commands do all the set-up on a fresh machine:
 #   make repro   # set up, then rebuild the whole pipeline (dvc repro) on the default basin
-#   make test    # set up, then run the test suite
+#   make test    # set up, then run the test suite (all of it; CI runs this)
+#   make test-fast  # the tests not marked e2e, browser or slow (pyproject.toml), for the edit-test loop
 VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup repro test bench clean-venv
+.PHONY: setup repro test test-fast bench clean-venv
 
 setup: $(VENV)/.installed
 
@@ -21,6 +22,9 @@ repro: setup
 
 test: setup
 	pytest -q
+
+test-fast: setup
+	pytest -q -m "not e2e and not browser and not slow"
 
 bench: setup
 	python benchmarks/bench_pipeline.py --out reports/benchmark.json

@@ -146,6 +146,7 @@ def test_lead_inputs_end_at_the_target_month(params, mode):
             assert changed == (mode == "observed-forcing")
 
 
+@pytest.mark.slow
 def test_each_lead_ignores_forcings_after_its_target_month(params, monkeypatch):
     """Every baseline's lead-h forecasts and choices are unchanged when the forcings
     of the months after t+h in each sample are replaced by large random values."""
@@ -200,6 +201,7 @@ def test_svr_and_rf_run_with_two_trials(params):
     assert [c["trials"] for c in cost] == [6, 6]  # baselines.trials per lead
 
 
+@pytest.mark.slow
 def test_run_baselines_writes_the_stage_files(params, tmp_path):
     folder = write_folder(synthetic(noise=0.2), tmp_path / "processed")
     out = tmp_path / "models" / "baselines"

@@ -137,12 +137,6 @@ def build_fake_area(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def fake_area(tmp_path_factory) -> Path:
-    """The fake area, built once (read-only: tests that change files use ``fake_mirror``)."""
-    return build_fake_area(tmp_path_factory.mktemp("area") / "fake")
-
-
 @pytest.fixture
 def fake_mirror(fake_area, tmp_path) -> Path:
     return Path(shutil.copytree(fake_area, tmp_path / "fake"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from pipeline_copy import copy_project
-from test_basin import FAKE_BASIN, build_fake_area, fake_params_text
+from test_basin import FAKE_BASIN, fake_params_text
 
 from gwtl.pipeline.area_experiments import exp_show
 from gwtl.pipeline.cli import main
@@ -24,8 +24,8 @@ GIT = ["git", "-c", "user.name=gwtl tests", "-c", "user.email=tests@gwtl.invalid
 
 
 @pytest.fixture(scope="module")
-def mirror(tmp_path_factory) -> Path:
-    return build_fake_area(tmp_path_factory.mktemp("area") / "fake")
+def mirror(fake_area) -> Path:
+    return fake_area  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,7 @@ def queued(project: Path) -> dict:
     return found
 
 
+@pytest.mark.e2e
 def test_queue_one_experiment_per_area(in_project, mirror, capsys):
     project = in_project
     before = (project / "params.yaml").read_text(encoding="utf-8")
@@ -90,6 +91,7 @@ def test_queue_one_experiment_per_area(in_project, mirror, capsys):
         {"state": "queued", "basin.name": "Testfeld", "basin.area": "999", "wells": "3"}
 
 
+@pytest.mark.e2e
 def test_nothing_is_queued_on_an_error(in_project, mirror, capsys):
     assert main(["basin", "999", "--queue", "--name", "taken", "--source", str(mirror)]) == 0
     capsys.readouterr()

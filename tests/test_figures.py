@@ -35,9 +35,8 @@ def _params(paths: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic")
-    paths = write_synthetic(root, n_wells=3, baselines=("arx",), library=True)
+def synthetic(synthetic_tree, tmp_path_factory):
+    root, paths = tmp_path_factory.mktemp("drawn"), synthetic_tree  # the figures apart from the shared tree
     written = replication_figures.make_figures(_params(paths), **_kwargs(paths), out=root / "figures", plots=root / "plots")
     return root, paths, written
 

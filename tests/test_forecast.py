@@ -100,6 +100,7 @@ def test_models_reproduce_their_stage_forecasts_with_the_observed_forcings(train
     np.testing.assert_allclose(mine.reindex(stored.set_index("issue").index), stored["forecast"], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_test_period_levels_change_no_interval(trained):
     """Calibration reads validation hindcasts only: test levels change scores, never the intervals."""
     params, data, root = trained

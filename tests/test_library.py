@@ -89,6 +89,7 @@ def test_small_clusters_join_the_nearest_large_one():
     assert merge_small(np.array([0, 1, 2, 3, 4]), corr).tolist() == [0] * 5
 
 
+@pytest.mark.slow
 def test_clusters_and_choices_use_training_data_only(tmp_path):
     params, data = library_params(), two_groups()
     run_pretrain(params, data, tmp_path / "pretrain", log=None)
@@ -109,6 +110,7 @@ def test_clusters_and_choices_use_training_data_only(tmp_path):
     assert not library_choices(params, trained, lib).equals(choices)
 
 
+@pytest.mark.slow
 def test_wells_choose_their_own_cluster(tmp_path):
     params, data = library_params(), two_groups()
     run_pretrain(params, data, tmp_path / "pretrain", log=None)
@@ -126,6 +128,7 @@ def test_choice_prefers_the_earlier_member_on_ties_and_skips_missing():
     assert table["member"].tolist() == ["basin", "cluster_0"]
 
 
+@pytest.mark.slow
 def test_library_and_finetune_library_write_what_they_say(tmp_path):
     external = other_basin(tmp_path)
     params, data = library_params([external]), two_groups()

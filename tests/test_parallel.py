@@ -77,6 +77,7 @@ def test_local_engine_does_not_import_dask(monkeypatch):
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
 def test_baselines_are_byte_identical_on_local_processes_and_dask(tmp_path, cluster, monkeypatch):
     processed = write_folder(synthetic_processed(), tmp_path / "processed")
     params = tiny_params()

@@ -27,6 +27,8 @@ def run(cmd: list[str], cwd: Path, env: dict) -> str:
     not MIRROR.exists() and os.environ.get("CI") != "true",
     reason=f"no eHYD mirror at {MIRROR}; set GWTL_EHYD_MIRROR",
 )
+@pytest.mark.browser
+@pytest.mark.e2e
 def test_reduced_pipeline_end_to_end(tmp_path):
     project = copy_project(tmp_path / "project", reduced_params(WELLS))
     env = pipeline_env()

@@ -40,7 +40,8 @@ BUDGETS = {"pretrain__trials": 2, "train__max_epochs": 5, "ensemble__members": 1
            "it_lstm__trials": 1, "it_lstm__budgets": [], "baselines__trials": 2}
 GW = "Grundwasserstand-Monatsmittel-{}.csv"
 
-pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no eHYD mirror at {MIRROR}; set GWTL_EHYD_MIRROR")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no eHYD mirror at {MIRROR}; set GWTL_EHYD_MIRROR")]
 
 
 # --------------------------------------------------------------------------- helpers

@@ -9,12 +9,11 @@ from gwtl.report import replication_text as rep
 from gwtl.report import summaries as gs
 from gwtl.report.inputs import load_inputs
 from gwtl.report.model_names import models_in
-from synthetic_results import write_synthetic
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    paths = write_synthetic(tmp_path_factory.mktemp("synthetic"), n_wells=3, baselines=("arx",), library=True)
+def tree(synthetic_tree):
+    paths = synthetic_tree
     params = validate(yaml.safe_load(paths["params"].read_text()))
     inputs = load_inputs(params, **{k: paths[k] for k in ("processed", "models", "results", "cost", "metrics",
                                                           "comparison")})

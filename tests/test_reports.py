@@ -8,7 +8,8 @@ from report_check import CHROMIUM, report_problems
 
 from gwtl.pipeline.notebook import main
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)")]
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ def wells_params() -> dict:
     return params
 
 
+@pytest.mark.slow
 def test_joint_model_trains_on_every_wells_training_rows_and_nothing_later(tmp_path):
     params, data = wells_params(), two_groups()
     wells = [str(w) for w in WELLS]
@@ -120,6 +121,7 @@ def test_impossible_strategy_params_are_refused(key, value, match):
         validate(params)
 
 
+@pytest.mark.slow
 def test_strategies_table_scores_every_source_and_strategy_and_the_default_is_the_finetune_stage(tmp_path):
     params, data = library_params(), two_groups()
     params["strategies"] = {"sources": ["basin", "wells", "clusters", "scratch"], "finetune": ["head", "gradual"],
@@ -182,6 +184,7 @@ def test_variant_sets_source_and_strategy_only():
     assert default_strategy(v) == "wells/gradual"
 
 
+@pytest.mark.slow
 def test_it_fixed_trains_the_pretrained_configuration_with_the_wells_it_seeds(tmp_path):
     params, data = library_params(), two_groups()
     run_pretrain(params, data, tmp_path / "pretrain", log=None)
@@ -195,6 +198,7 @@ def test_it_fixed_trains_the_pretrained_configuration_with_the_wells_it_seeds(tm
     assert set(done.table["model"]) == {"it_fixed"}
 
 
+@pytest.mark.slow
 def test_finetune_seeds_follow_the_master_seed(tmp_path):
     params, data = library_params(), two_groups()
     run_pretrain(params, data, tmp_path / "pretrain", log=None)

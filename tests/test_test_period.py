@@ -137,6 +137,7 @@ def test_strategies_table_has_no_test_column(tmp_path):
             "cpu_s_per_well", "it_over_tl"} <= set(table.columns)
 
 
+@pytest.mark.slow
 def test_evaluate_scores_the_strategies_apart_and_the_report_reads_their_test_scores(tmp_path):
     params, paths = strategy_project(tmp_path)
     without = {k: v for k, v in paths.items() if k != "strategies"}

@@ -87,6 +87,7 @@ def _at_issue(table: pd.DataFrame, issue: pd.Timestamp = ISSUE) -> np.ndarray:
     return table.loc[table["issue"] == issue].sort_values("lead")["forecast"].to_numpy()
 
 
+@pytest.mark.slow
 def test_fit_recovers_the_gain_and_beats_persistence(params, fitted):
     data = synthetic()
     gain, f = fitted.ml.get_parameters("recharge")[[0, -1]]
@@ -111,6 +112,7 @@ def test_simulation_equals_pastas(fitted):
     assert np.allclose(pd.Series(mine, index=days).reindex(pastas_sim.index), pastas_sim, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["observed-forcing", "operational"])
 def test_no_level_after_the_issue_month_is_used(params, mode):
     params = _mode(params, mode)
@@ -123,6 +125,7 @@ def test_no_level_after_the_issue_month_is_used(params, mode):
     np.testing.assert_array_equal(before, after)
 
 
+@pytest.mark.slow
 def test_operational_mode_uses_no_forcing_after_the_issue_month(params):
     data = synthetic()
     changed = copy.deepcopy(data)
@@ -159,6 +162,7 @@ def test_operational_forecast_equals_a_simulation_with_mean_stresses_after_the_i
         assert forecast[i, j] == pytest.approx(expected, abs=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["observed-forcing", "operational"])
 def test_rows_are_those_of_make_samples(params, mode):
     params = _mode(params, mode)
@@ -237,6 +241,7 @@ def test_unknown_response_is_refused_before_any_fit(params, tmp_path):
     assert not (tmp_path / "tfn").exists()
 
 
+@pytest.mark.slow
 def test_same_files_with_one_or_two_processes(params, tmp_path):
     from synthetic import write_folder
 

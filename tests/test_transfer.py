@@ -43,6 +43,7 @@ def identical(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[s][k], b[s][k]) for s in a for k in a[s])
 
 
+@pytest.mark.slow
 def test_test_period_never_reaches_training(tmp_path):
     """Test-period values (well, basin, forcings) change no weight and no validation loss; a training value does."""
     params = tiny_params()
@@ -65,6 +66,7 @@ def test_test_period_never_reaches_training(tmp_path):
         assert not all(torch.equal(base[stage][k], other[stage][k]) for k in base[stage]), stage
 
 
+@pytest.mark.slow
 def test_stage_outputs(tmp_path):
     params, data = tiny_params(), synthetic_processed()
     pre = run_pretrain(params, data, tmp_path / "pretrain", log=None)
@@ -105,6 +107,7 @@ def test_stage_outputs(tmp_path):
     assert not list(tmp_path.glob(".*"))  # no temporary folders left
 
 
+@pytest.mark.slow
 def test_members_reproduce_the_written_forecast(tmp_path):
     params, data = tiny_params(), synthetic_processed()
     run_pretrain(params, data, tmp_path / "pretrain", log=None)
@@ -131,6 +134,7 @@ def test_unknown_well_and_missing_inputs_are_named(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_finetune_refuses_a_pretrained_model_of_other_settings(tmp_path):
     params, data = tiny_params(), synthetic_processed()
     run_pretrain(params, data, tmp_path / "pretrain", log=None)
@@ -139,6 +143,7 @@ def test_finetune_refuses_a_pretrained_model_of_other_settings(tmp_path):
         run_finetune(params, WELL, data, tmp_path / "pretrain", tmp_path / "tl")
 
 
+@pytest.mark.slow
 def test_it_for_all_wells_does_not_depend_on_the_workers(tmp_path):
     params, data = tiny_params(), synthetic_processed()
     result = run_it_all(params, data, tmp_path / "one", n_jobs=1, log=None)
@@ -165,6 +170,7 @@ def test_it_for_all_wells_refuses_unknown_wells_before_training(tmp_path):
     assert not (tmp_path / "it").exists()
 
 
+@pytest.mark.slow
 def test_tl_members_start_from_their_own_pre_trained_bases(tmp_path):
     """Each TL member fine-tunes its own base (the best configuration pre-trained with its own seed)."""
     params, data = tiny_params(), synthetic_processed()
@@ -181,6 +187,7 @@ def test_tl_members_start_from_their_own_pre_trained_bases(tmp_path):
         assert not torch.equal(member.head.weight, base.head.weight)
 
 
+@pytest.mark.slow
 def test_it_searches_each_well_with_its_own_seed(tmp_path):
     """Every well gets its own seeded search, so the wells' trials explore different configurations."""
     params, data = tiny_params(), synthetic_processed()
@@ -195,6 +202,7 @@ def test_it_searches_each_well_with_its_own_seed(tmp_path):
     assert well_seed(0, "900001") == well_seed(0, "900001") != well_seed(0, "900002")
 
 
+@pytest.mark.slow
 def test_it_budget_curve_is_the_best_of_the_first_trials(tmp_path):
     """it_<k> is what a k-trial search gives: the best of the first k trials, with its own cost."""
     params, data = tiny_params(), synthetic_processed()
