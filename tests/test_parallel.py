@@ -6,9 +6,12 @@ cannot be reached or its workers run several threads."""
 from __future__ import annotations
 
 import math
+import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import dask
 import pytest
@@ -89,3 +92,44 @@ def test_baselines_are_byte_identical_on_local_processes_and_dask(tmp_path, clus
     for name in ("predictions.csv", "config.json"):
         assert (local.out / name).read_bytes() == (dask.out / name).read_bytes(), name
     assert sorted(local.predictions["well"].astype(str).unique()) == sorted(map(str, params["basin"]["wells"]))
+
+
+SLEEPER = """
+import os, sys, time
+from pathlib import Path
+from gwtl.pipeline.parallel import map_in_processes
+
+def job(folder):
+    Path(folder, str(os.getpid())).touch()
+    time.sleep(120)
+    return 0
+
+if __name__ == "__main__":
+    list(map_in_processes(job, [sys.argv[1]] * 2, n_jobs=2))
+"""
+
+
+def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
+    """A killed stage leaves no worker computing a well for nobody (dvc repro killed with its group)."""
+    script, pids = tmp_path / "sleeper.py", tmp_path / "pids"
+    script.write_text(SLEEPER)
+    pids.mkdir()
+    parent = subprocess.Popen([sys.executable, str(script), str(pids)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(pids.iterdir())) < 2:
+            assert parent.poll() is None and time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.1)
+        workers = [int(p.name) for p in pids.iterdir()]
+        os.kill(parent.pid, signal.SIGKILL)  # the parent only: its workers are not told
+        parent.wait()
+        deadline = time.monotonic() + 10
+        alive = workers
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+                     and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+        assert not alive, f"workers {alive} still run 10 s after their parent was killed"
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)

@@ -21,6 +21,8 @@ yielded in the order of the items.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -34,9 +36,31 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
+def exit_with_parent(poll_s: float = 0.5) -> None:
+    """From now on, end this process as soon as the process that started it is gone.
+
+    A stage killed with its process group (``dvc repro`` interrupted) takes its
+    notebook's kernel with it (the kernel watches its parent), but the kernel's
+    worker processes are not in that group: without this they would go on
+    computing their wells for nobody. Started once per process, by the first job.
+    """
+    if getattr(exit_with_parent, "started", None) == os.getpid():
+        return
+    exit_with_parent.started = os.getpid()
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gwtl-exit-with-parent", daemon=True).start()
+
+
 def _single_threaded(fn: Callable, item: Any) -> Any:
     import threadpoolctl
 
+    exit_with_parent()
     with threadpoolctl.threadpool_limits(1):
         return fn(item)
 
