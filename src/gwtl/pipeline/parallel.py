@@ -36,18 +36,18 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def exit_with_parent(poll_s: float = 0.5) -> None:
-    """From now on, end this process as soon as the process that started it is gone.
+def exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
+    """From now on, end this worker process as soon as ``parent`` (the process that started it) is gone.
 
     A stage killed with its process group (``dvc repro`` interrupted) takes its
     notebook's kernel with it (the kernel watches its parent), but the kernel's
     worker processes are not in that group: without this they would go on
-    computing their wells for nobody. Started once per process, by the first job.
+    computing their wells for nobody. A worker whose parent died before its
+    first job started ends at once. Started once per process.
     """
     if getattr(exit_with_parent, "started", None) == os.getpid():
         return
     exit_with_parent.started = os.getpid()
-    parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -57,10 +57,12 @@ def exit_with_parent(poll_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="gwtl-exit-with-parent", daemon=True).start()
 
 
-def _single_threaded(fn: Callable, item: Any) -> Any:
+def _single_threaded(fn: Callable, item: Any, parent: int | None = None) -> Any:
+    """``fn(item)`` with one BLAS/OpenMP thread; in a local worker process, ended with its ``parent``."""
     import threadpoolctl
 
-    exit_with_parent()
+    if parent is not None:
+        exit_with_parent(parent)
     with threadpoolctl.threadpool_limits(1):
         return fn(item)
 
@@ -85,7 +87,9 @@ def map_in_processes(fn: Callable[[Any], Any], items: Iterable, n_jobs: int | No
         return (fn(item) for item in items)
     from joblib import Parallel, delayed
 
-    return Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_single_threaded)(fn, item) for item in items)
+    parent = os.getpid()
+    return Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_single_threaded)(fn, item, parent)
+                                                          for item in items)
 
 
 def _map_on_dask(fn: Callable[[Any], Any], items: list, address: str) -> Iterator:
