@@ -411,6 +411,12 @@ def _too_few_wells(area: int, name: str, wells: pd.DataFrame, prep: dict) -> Bas
         + ". Lower prepare.min_coverage, move prepare.start/end, or choose another area.")
 
 
+def _candidates(stations: pd.DataFrame, catalog: pd.DataFrame, kept: pd.DataFrame, radius_km: float) -> str:
+    """Every candidate station with its reason (or "none"), then the nearest beyond the radius (:func:`_beyond`)."""
+    listed = ", ".join(f"{h} ({r})" for h, r in zip(stations["hzb"], stations["reason"]))
+    return (listed or "none") + _beyond(catalog, kept, radius_km)
+
+
 def _too_few_rain_stations(area: int, name: str, rain: pd.DataFrame, catalog: pd.DataFrame, kept: pd.DataFrame,
                            radius_km: float, prep: dict) -> BasinError:
     """The error of fewer than ``prepare.min_rain_stations`` passing stations within ``radius_km`` of a kept well.
@@ -421,8 +427,7 @@ def _too_few_rain_stations(area: int, name: str, rain: pd.DataFrame, catalog: pd
         f"area {area} {name}: {int(rain['kept'].sum())} precipitation station(s) within "
         f"{radius_km:g} km of a kept well have daily sums with coverage >= {prep['min_coverage']} "
         f"(prepare.min_rain_stations = {prep['min_rain_stations']}); candidates: "
-        + (", ".join(f"{h} ({r})" for h, r in zip(rain["hzb"], rain["reason"])) or "none")
-        + _beyond(catalog, kept, radius_km)
+        + _candidates(rain, catalog, kept, radius_km)
         + ". Try a larger --radius-rain.")
 
 
@@ -435,8 +440,7 @@ def _no_gauge(area: int, name: str, gauges: pd.DataFrame, catalog: pd.DataFrame,
     return BasinError(
         f"area {area} {name}: no discharge gauge within {radius_km:g} km of a kept well has "
         f"a Q-Tagesmittel file with coverage >= {prep['min_coverage']}; candidates: "
-        + (", ".join(f"{h} ({r})" for h, r in zip(gauges["hzb"], gauges["reason"])) or "none")
-        + _beyond(catalog, kept, radius_km)
+        + _candidates(gauges, catalog, kept, radius_km)
         + ". Try a larger --radius-gauge.")
 
 
